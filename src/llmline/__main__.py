@@ -1,0 +1,5 @@
+import sys
+
+from llmline.cli import main
+
+sys.exit(main())

@@ -1,0 +1,158 @@
+"""Run the chain's stages in order, skipping any whose inputs have not changed.
+
+A stage is cached by a key: the sha256 of its config and of the artifacts it reads. Its
+completion marker (stages/NAME.json) is written only after its outputs, so a run killed
+part-way resumes at the first unfinished stage and never registers a half-made model.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from llmline.console import console
+from llmline.lineage import (
+    Manifest,
+    artifact_record,
+    audit_append,
+    sha256_json,
+    sha256_path,
+    write_json_atomic,
+    write_text_atomic,
+)
+from llmline.spec import PipelineSpec
+from llmline.variants import Registry
+from llmline.workspace import Run, Workspace
+
+
+@dataclass
+class Context:
+    """What stages share: the spec, the run, and each finished stage's result."""
+
+    spec: PipelineSpec
+    run: Run
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.run.workspace
+
+
+@dataclass
+class StageOutput:
+    paths: dict[str, Path]
+    result: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """order sorts stages; key_inputs names what, besides config, invalidates the cache."""
+
+    name: str
+    order: int
+    run: Callable[[Context], StageOutput]
+    config: Callable[[Context], Any]
+    enabled: Callable[[Context], bool] = lambda ctx: True
+
+
+CHAIN_STAGES: Registry[Stage] = Registry("chain stage")
+BUILTIN_STAGE_MODULES = ("llmline.stages",)
+
+
+def spec_sha256(spec: PipelineSpec) -> str:
+    return sha256_json(spec.model_dump(mode="json", exclude={"workspace", "variables"}))
+
+
+def run_id_for(spec: PipelineSpec) -> str:
+    """Same spec + same input bytes -> same run directory, which is what makes resume work."""
+    sources = [spec.data.source, spec.data.validation]
+    data_hashes = [sha256_path(s.path) for s in sources if s is not None]
+    return f"{spec.name}-{sha256_json([spec_sha256(spec), data_hashes])[:10]}"
+
+
+def stage_list() -> list[Stage]:
+    import importlib
+
+    for module in BUILTIN_STAGE_MODULES:
+        importlib.import_module(module)
+    return sorted((CHAIN_STAGES.get(n) for n in CHAIN_STAGES.names()), key=lambda s: s.order)
+
+
+def run_chain(
+    spec: PipelineSpec, workspace: Workspace, *, force: bool = False, until: str | None = None
+) -> Context:
+    """Run every enabled stage (up to `until`), reusing finished ones unless force is set."""
+    run = Run(workspace, run_id_for(spec))
+    run.dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run.spec_path, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+    manifest = Manifest(run.manifest_path)
+    manifest.start(run_id=run.run_id, spec_sha256=spec_sha256(spec), seed=spec.seed)
+    ctx = Context(spec, run)
+    status = "failed"
+    try:
+        for stage in stage_list():
+            if stage.enabled(ctx):
+                _run_stage(stage, ctx, manifest, force=force)
+            if stage.name == until:
+                break
+        status = "succeeded"
+    finally:
+        manifest.finish(status)
+    return ctx
+
+
+def _run_stage(stage: Stage, ctx: Context, manifest: Manifest, *, force: bool) -> None:
+    key = sha256_json(
+        {
+            "stage": stage.name,
+            "config": stage.config(ctx),
+            "inputs": {n: r.get("outputs") for n, r in ctx.results.items()},
+        }
+    )
+    marker = ctx.run.stages_dir / f"{stage.name}.json"
+    cached = _load_marker(marker, key, ctx.run.dir)
+    if cached is not None and not force:
+        console.print(f"[dim]{stage.name}: unchanged, reusing the finished stage[/]")
+        ctx.results[stage.name] = cached
+        manifest.record_stage(stage.name, {**cached, "status": "cached"})
+        return
+    started = time.perf_counter()
+    manifest.record_stage(stage.name, {"key": key, "status": "running"})
+    output = stage.run(ctx)
+    record = {
+        "key": key,
+        "status": "finished",
+        "seconds": round(time.perf_counter() - started, 2),
+        "outputs": {n: artifact_record(p, ctx.run.dir) for n, p in output.paths.items()},
+        "result": output.result,
+    }
+    write_json_atomic(marker, record)
+    ctx.results[stage.name] = record
+    manifest.record_stage(stage.name, record)
+    audit_append(
+        ctx.workspace.audit_log,
+        "stage_finished",
+        run_id=ctx.run.run_id,
+        stage=stage.name,
+        outputs={n: o["sha256"] for n, o in record["outputs"].items()},
+    )
+
+
+def _load_marker(marker: Path, key: str, run_dir: Path) -> dict[str, Any] | None:
+    """A finished stage counts only if its key matches and its outputs are byte-identical."""
+    if not marker.exists():
+        return None
+    record: dict[str, Any] = json.loads(marker.read_text(encoding="utf-8"))
+    if record.get("key") != key:
+        return None
+    for output in record.get("outputs", {}).values():
+        path = run_dir / output["path"]
+        if not path.exists() or sha256_path(path) != output["sha256"]:
+            return None
+    return record

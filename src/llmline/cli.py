@@ -1,0 +1,48 @@
+"""The `llmline` command: a table of verbs, each a thin shell over one library function.
+
+Every module in `llmline.commands` registers its verbs, so a new link adds a file there and
+touches nothing here. User mistakes (LlmlineError) become one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from llmline import __version__
+from llmline.errors import LlmlineError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import llmline.commands
+
+    parser = argparse.ArgumentParser(
+        prog="llmline",
+        description="The whole life of a language model as one reproducible pipeline.",
+    )
+    parser.add_argument("--version", action="version", version=f"llmline {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for module in sorted(pkgutil.iter_modules(llmline.commands.__path__), key=lambda m: m.name):
+        importlib.import_module(f"llmline.commands.{module.name}").register(verbs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+        return code
+    except LlmlineError as exc:
+        print(f"llmline: error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("llmline: interrupted; finished stages are kept, re-run to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

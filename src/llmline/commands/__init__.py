@@ -1,0 +1,1 @@
+"""CLI verbs: each module here defines `register(subparsers)` and its handlers."""

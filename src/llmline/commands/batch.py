@@ -1,0 +1,87 @@
+"""Batch verbs over a model reference: predict a file, evaluate on a labelled file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from llmline.commands.pipeline import add_workspace_argument
+from llmline.console import console
+
+
+def register(verbs: Any) -> None:
+    predict = verbs.add_parser("predict", help="label every row of a file with a model")
+    _add_model_arguments(predict)
+    predict.add_argument("--input", type=Path, required=True, help="CSV/TSV/JSONL/Parquet file")
+    predict.add_argument("--output", type=Path, required=True, help="JSONL file to write")
+    predict.add_argument("--top-k", type=int, default=1, help="alternatives kept per row")
+    predict.set_defaults(handler=cmd_predict)
+
+    evaluate = verbs.add_parser("evaluate", help="print a model's evaluation report as JSON")
+    _add_model_arguments(evaluate)
+    evaluate.add_argument("--data", type=Path, required=True, help="labelled data file")
+    evaluate.add_argument("--label-col", default="label", help="column with the gold label")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", required=True,
+        help="run dir, models:/NAME@ALIAS, models:/NAME/VERSION, model dir or packaged:NAME",
+    )  # fmt: skip
+    parser.add_argument("--text-col", default="text", help="column with the input text")
+    add_workspace_argument(parser)
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from llmline.models.predictor import load_predictor
+    from llmline.models.resolve import resolve_model
+    from llmline.workspace import Workspace
+
+    return load_predictor(resolve_model(args.model, Workspace.resolve(args.workspace)))
+
+
+def _read(path: Path, text_col: str, label_col: str | None) -> tuple[list[str], list[Any]]:
+    from llmline.data.clean import normalize_text
+    from llmline.data.sources import read_records
+    from llmline.spec import SourceSpec
+
+    if not path.exists():
+        from llmline.errors import DataError
+
+        raise DataError(f"file {str(path)!r} does not exist", fix="check the path")
+    source = SourceSpec(path=path, text_column=text_col, label_column=label_col)
+    records = list(read_records(source, key="--input"))
+    return [normalize_text(r.text) for r in records], [r.label for r in records]
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from llmline.lineage import atomic_path
+
+    texts, _ = _read(args.input, args.text_col, None)
+    predictor = _load(args)
+    results = predictor.predict(texts, top_k=args.top_k)
+    with atomic_path(args.output) as tmp, tmp.open("w", encoding="utf-8") as fh:
+        for text, result in zip(texts, results, strict=True):
+            fh.write(json.dumps({"text": text, **result}, ensure_ascii=False) + "\n")
+    console.print(f"[bold]predict[/]: {len(results)} rows -> {args.output}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from llmline.errors import DataError
+    from llmline.evaluate.stage import evaluate_texts
+
+    texts, gold = _read(args.data, args.text_col, args.label_col)
+    missing = sum(label is None for label in gold)
+    if missing:
+        raise DataError(f"{missing} rows have no label in column {args.label_col!r}",
+                        fix="fill the labels or pick the right --label-col")  # fmt: skip
+    report = evaluate_texts(_load(args), texts, [str(label) for label in gold])
+    json.dump(report, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    console.print(f"[bold]evaluate[/]: accuracy {report['accuracy']:.4f} on {report['rows']} rows")
+    return 0

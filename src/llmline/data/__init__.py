@@ -1,0 +1,1 @@
+"""The data link: sources, cleaning, deduplication, splitting and snapshots."""

@@ -1,0 +1,1 @@
+"""The evaluation link: metrics, reports, plots and promotion gates."""

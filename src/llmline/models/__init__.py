@@ -1,0 +1,1 @@
+"""Model references and the model types llmline trains, saves and loads."""

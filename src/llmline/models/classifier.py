@@ -1,0 +1,122 @@
+"""A sentence classifier: a transformer encoder, mean (or CLS) pooling, a linear head.
+
+Written here rather than using AutoModelForSequenceClassification because BERT's head sits on
+the [CLS] pooler, while sentence encoders such as MiniLM were trained with mean pooling; a mean-
+pooled, L2-normalised head can also start from a linear probe fitted on frozen embeddings.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llmline.errors import ModelError
+
+if TYPE_CHECKING:
+    import torch
+
+MODEL_META = "llmline_model.json"
+HEAD_FILE = "head.safetensors"
+
+
+@dataclass
+class ClassifierMeta:
+    """What a saved classifier needs besides its weights, stored as llmline_model.json."""
+
+    labels: list[str]
+    pooling: str = "mean"
+    normalize: bool = True
+    max_length: int = 128
+    task: str = "classification"
+    base_model: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, directory: Path) -> None:
+        (directory / MODEL_META).write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path) -> ClassifierMeta:
+        path = directory / MODEL_META
+        if not path.exists():
+            raise ModelError(f"{directory} has no {MODEL_META}", fix="point at a llmline model")
+        return cls(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def pool(
+    hidden: torch.Tensor, mask: torch.Tensor, *, pooling: str, normalize: bool
+) -> torch.Tensor:
+    import torch
+
+    if pooling == "cls":
+        pooled = hidden[:, 0]
+    else:
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(pooled, dim=-1) if normalize else pooled
+
+
+def build_classifier(encoder: Any, meta: ClassifierMeta, *, label_smoothing: float = 0.0) -> Any:
+    """Wrap an HF encoder (AutoModel) with pooling and a linear head, as an nn.Module."""
+    from torch import nn
+
+    class SentenceClassifier(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = encoder
+            self.meta = meta
+            self.dropout = nn.Dropout(0.1)
+            self.head = nn.Linear(encoder.config.hidden_size, len(meta.labels))
+            self.loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+
+        def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kw: Any) -> Any:
+            out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **kw)
+            return pool(
+                out.last_hidden_state,
+                attention_mask,
+                pooling=meta.pooling,
+                normalize=meta.normalize,
+            )
+
+        def forward(
+            self,
+            input_ids: torch.Tensor,
+            attention_mask: torch.Tensor,
+            labels: torch.Tensor | None = None,
+            **kw: Any,
+        ) -> dict[str, torch.Tensor]:
+            logits = self.head(self.dropout(self.embed(input_ids, attention_mask, **kw)))
+            out = {"logits": logits}
+            if labels is not None:
+                out["loss"] = self.loss(logits, labels)
+            return out
+
+    return SentenceClassifier()
+
+
+def save_classifier(model: Any, tokenizer: Any, directory: Path) -> None:
+    """Encoder and tokenizer via save_pretrained (safetensors), head and meta beside them."""
+    from safetensors.torch import save_file
+
+    directory.mkdir(parents=True, exist_ok=True)
+    model.encoder.save_pretrained(directory, safe_serialization=True)
+    tokenizer.save_pretrained(directory)
+    head = {k: v.detach().contiguous().cpu() for k, v in model.head.state_dict().items()}
+    save_file(head, str(directory / HEAD_FILE))
+    model.meta.save(directory)
+
+
+def load_classifier(directory: Path) -> tuple[Any, Any]:
+    """Load (model, tokenizer) from safetensors only; nothing is unpickled."""
+    from safetensors.torch import load_file
+    from transformers import AutoModel, AutoTokenizer
+
+    meta = ClassifierMeta.load(directory)
+    if not (directory / HEAD_FILE).exists():
+        raise ModelError(f"{directory} has no {HEAD_FILE}", fix="re-export the model")
+    encoder = AutoModel.from_pretrained(directory, use_safetensors=True)
+    model = build_classifier(encoder, meta)
+    model.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
+    model.eval()
+    return model, AutoTokenizer.from_pretrained(directory)

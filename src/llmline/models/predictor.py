@@ -1,0 +1,95 @@
+"""Batched inference over a saved model, shared by `predict`, `evaluate` and the service.
+
+Each model task registers a loader here, so the service and the batch tools need no change
+when a task (NER, generation) is added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from llmline.models.classifier import MODEL_META, ClassifierMeta, load_classifier
+from llmline.variants import Registry
+
+
+class Predictor(Protocol):
+    task: str
+    labels: list[str]
+
+    def predict(self, texts: Sequence[str], *, top_k: int = 1) -> list[dict[str, Any]]: ...
+
+
+PredictorLoader = Callable[[Path], Predictor]
+PREDICTORS: Registry[PredictorLoader] = Registry("model task")
+
+
+@dataclass
+class ClassifierPredictor:
+    """Sorted-by-length batches so padding stays small; results come back in input order."""
+
+    model: Any
+    tokenizer: Any
+    meta: ClassifierMeta
+    batch_size: int = 64
+    task: str = "classification"
+
+    @property
+    def labels(self) -> list[str]:
+        return self.meta.labels
+
+    def probabilities(self, texts: Sequence[str]) -> Any:
+        import numpy as np
+        import torch
+
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        probs = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start : start + self.batch_size]
+                batch = self.tokenizer(
+                    [texts[i] for i in chunk],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.meta.max_length,
+                    return_tensors="pt",
+                )
+                logits = self.model(batch["input_ids"], batch["attention_mask"])["logits"]
+                probs[chunk] = torch.softmax(logits.float(), dim=-1).numpy()
+        return probs
+
+    def predict(self, texts: Sequence[str], *, top_k: int = 1) -> list[dict[str, Any]]:
+        if not texts:
+            return []
+        probs = self.probabilities(texts)
+        k = max(1, min(top_k, len(self.labels)))
+        results = []
+        for row in probs:
+            best = row.argsort()[::-1][:k]
+            results.append(
+                {
+                    "label": self.labels[int(best[0])],
+                    "score": float(row[best[0]]),
+                    "top_k": [{"label": self.labels[int(i)], "score": float(row[i])} for i in best],
+                }
+            )
+        return results
+
+
+@PREDICTORS.register("classification")
+def _load_classification(directory: Path) -> Predictor:
+    model, tokenizer = load_classifier(directory)
+    return ClassifierPredictor(model, tokenizer, ClassifierMeta.load(directory))
+
+
+def load_predictor(directory: Path) -> Predictor:
+    """Load whichever task the directory's llmline_model.json names."""
+    import json
+
+    meta_path = directory / MODEL_META
+    task = "classification"
+    if meta_path.exists():
+        task = json.loads(meta_path.read_text(encoding="utf-8")).get("task", task)
+    return PREDICTORS.get(task, key=f"{meta_path}: task")(directory)

@@ -1,0 +1,1 @@
+"""Route groups: each module defines `install(app, state, metrics)`."""

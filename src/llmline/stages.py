@@ -1,0 +1,135 @@
+"""The core stages of the chain: data -> train -> evaluate -> register.
+
+Each adapter reads what it needs from the Context and calls the link's own function, so the
+CLI verbs, the Python API and `llmline run` share one implementation. Later links (optimize,
+govern) register their stages the same way, with an order between these.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmline.chain import CHAIN_STAGES, Context, Stage, StageOutput, spec_sha256
+from llmline.console import console
+from llmline.data.stage import DataArtifact
+
+
+def _data(ctx: Context) -> StageOutput:
+    from llmline.data.stage import prepare_data
+
+    artifact = prepare_data(ctx.spec.data, ctx.run.data_dir, seed=ctx.spec.seed)
+    return StageOutput(
+        paths={"train": artifact.train, "validation": artifact.validation},
+        result={"labels": artifact.labels, "report": artifact.report},
+    )
+
+
+def data_artifact(ctx: Context) -> DataArtifact:
+    result = ctx.results["data"]["result"]
+    return DataArtifact(
+        train=ctx.run.data_dir / "train.parquet",
+        validation=ctx.run.data_dir / "validation.parquet",
+        labels=result["labels"],
+        report=result["report"],
+    )
+
+
+def _train(ctx: Context) -> StageOutput:
+    from llmline.train.heads import load_heads
+
+    train = load_heads().get(ctx.spec.task, key="task")
+    result = train(ctx.spec, data_artifact(ctx), ctx.run.dir, ctx.workspace)
+    return StageOutput(
+        paths={"model": result.model_dir},
+        result={"metrics": result.metrics, "seconds": result.seconds, "steps": result.steps},
+    )
+
+
+def _evaluate(ctx: Context) -> StageOutput:
+    from llmline.evaluate.stage import evaluate_snapshot
+    from llmline.models.predictor import load_predictor
+
+    predictor = load_predictor(ctx.run.model_dir)
+    report = evaluate_snapshot(
+        predictor, data_artifact(ctx).validation, ctx.spec.evaluate.gates, ctx.run.eval_dir
+    )
+    summary = {k: report[k] for k in ("rows", "accuracy", "macro_f1", "gates", "passed")}
+    return StageOutput(paths={"report": ctx.run.eval_dir / "report.json"}, result=summary)
+
+
+def all_gates(ctx: Context) -> list[dict[str, Any]]:
+    """Gate verdicts from every finished stage (evaluation, and bias/safety when present)."""
+    gates: list[dict[str, Any]] = []
+    for name, record in ctx.results.items():
+        for gate in record.get("result", {}).get("gates", []) or []:
+            gates.append({"stage": name, **gate})
+    return gates
+
+
+def _register(ctx: Context) -> StageOutput:
+    from llmline.lineage import audit_append
+    from llmline.registry.store import register_version, set_alias
+
+    spec, run = ctx.spec, ctx.run
+    gates = all_gates(ctx)
+    failed = [g for g in gates if not g["passed"]]
+    data_outputs = ctx.results["data"]["outputs"]
+    tags = {
+        "llmline.run_id": run.run_id,
+        "llmline.run_dir": str(run.dir),
+        "llmline.spec_sha256": spec_sha256(spec),
+        "llmline.data_train_sha256": data_outputs["train"]["sha256"],
+        "llmline.data_validation_sha256": data_outputs["validation"]["sha256"],
+        "llmline.model_sha256": ctx.results["train"]["outputs"]["model"]["sha256"],
+        "llmline.task": spec.task,
+        "llmline.gates": "passed" if not failed else "failed",
+    }
+    evaluation = ctx.results["evaluate"]["result"]
+    version = register_version(
+        ctx.workspace,
+        name=spec.model_name,
+        model_dir=run.model_dir,
+        params={f"train.{k}": v for k, v in spec.train.model_dump().items()} | {"seed": spec.seed},
+        metrics={"val_accuracy": evaluation["accuracy"], "val_macro_f1": evaluation["macro_f1"]},
+        tags=tags,
+        tracking_uri=spec.registry.tracking_uri,
+    )
+    audit_append(
+        ctx.workspace.audit_log, "model_registered", name=version.name, version=version.version,
+        run_id=run.run_id, model_sha256=tags["llmline.model_sha256"],
+    )  # fmt: skip
+    alias = None
+    if failed:
+        reasons = "; ".join(f"{g['gate']} {g['actual']:.4f} < {g['threshold']}" for g in failed)
+        console.print(
+            f"[yellow]register[/]: {version.name} v{version.version} registered WITHOUT alias "
+            f"'{spec.registry.alias}' because a gate failed: {reasons}"
+        )
+    else:
+        set_alias(ctx.workspace, version.name, spec.registry.alias, version.version,
+                  tracking_uri=spec.registry.tracking_uri)  # fmt: skip
+        alias = spec.registry.alias
+        audit_append(
+            ctx.workspace.audit_log, "alias_moved", name=version.name, alias=alias,
+            version=version.version, run_id=run.run_id,
+        )  # fmt: skip
+        console.print(f"[bold]register[/]: {version.name} v{version.version} is now @{alias}")
+    return StageOutput(
+        paths={},
+        result={"name": version.name, "version": version.version, "alias": alias,
+                "failed_gates": failed},
+    )  # fmt: skip
+
+
+CHAIN_STAGES.register("data")(
+    Stage("data", 10, _data, lambda c: c.spec.data.model_dump(mode="json"))
+)
+CHAIN_STAGES.register("train")(
+    Stage("train", 20, _train, lambda c: [c.spec.task, c.spec.seed, c.spec.train.model_dump()])
+)
+CHAIN_STAGES.register("evaluate")(
+    Stage("evaluate", 30, _evaluate, lambda c: c.spec.evaluate.model_dump())
+)
+CHAIN_STAGES.register("register")(
+    Stage("register", 90, _register, lambda c: [c.spec.model_name, c.spec.registry.model_dump()])
+)

