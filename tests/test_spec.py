@@ -26,7 +26,9 @@ def test_unknown_key_names_the_path_and_suggests(tmp_path: Path, toy_csv: Path) 
 
 
 def test_wrong_type_names_the_key(tmp_path: Path, toy_csv: Path) -> None:
-    path = _spec(tmp_path, f"name: x\ndata:\n  source: {{path: {toy_csv}}}\ntrain:\n  epochs: many\n")
+    path = _spec(
+        tmp_path, f"name: x\ndata:\n  source: {{path: {toy_csv}}}\ntrain:\n  epochs: many\n"
+    )
     with pytest.raises(SpecError, match=r"train\.epochs"):
         load_spec(path)
 

@@ -62,7 +62,9 @@ class Stage:
 
 
 CHAIN_STAGES: Registry[Stage] = Registry("chain stage")
-BUILTIN_STAGE_MODULES = ("llmline.stages",)
+BUILTIN_STAGE_MODULES = (
+    "llmline.stages", "llmline.optimize.stage", "llmline.monitor.reference", "llmline.govern.stage",
+)  # fmt: skip
 
 
 def spec_sha256(spec: PipelineSpec) -> str:

@@ -17,7 +17,7 @@ from rich.progress import (
 )
 
 # Messages go to stderr so `llmline evaluate ... > report.json` keeps stdout clean.
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def progress_bar(*, transient: bool = False) -> Progress:

@@ -133,6 +133,34 @@ def artifact_record(path: Path, root: Path) -> dict[str, str]:
 GENESIS = "0" * 64
 
 
+def audit_head_path(log: Path) -> Path:
+    """Where the entry count and the last entry's sha256 are kept beside the log."""
+    return log.with_name(log.name + ".head")
+
+
+def _log_tail(fh: Any, head_path: Path) -> tuple[bytes, int]:
+    """(last line, entry count) without reading the whole log: per-request logs grow large.
+
+    The last line is read backwards from the end in blocks; the count comes from the head
+    file, and only a log without one is counted line by line (once).
+    """
+    fh.seek(0, os.SEEK_END)
+    position, buffer = fh.tell(), b""
+    while position > 0 and b"\n" not in buffer.rstrip():
+        step = min(1 << 16, position)
+        position -= step
+        fh.seek(position)
+        buffer = fh.read(step) + buffer
+    last = buffer.rstrip().rsplit(b"\n", 1)[-1]
+    if not last:
+        return b"", 0
+    if head_path.exists():
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            return last, int(json.loads(head_path.read_text(encoding="utf-8"))["entries"])
+    fh.seek(0)
+    return last, sum(1 for line in fh if line.strip())
+
+
 def audit_append(log: Path, event: str, **details: Any) -> dict[str, Any]:
     """Append one entry whose `prev` is the sha256 of the previous line, so edits show.
 
@@ -145,21 +173,21 @@ def audit_append(log: Path, event: str, **details: Any) -> dict[str, Any]:
     with log.open("a+b") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            fh.seek(0)
-            last = b""
-            for line in fh:
-                if line.strip():
-                    last = line.rstrip(b"\n")
+            last, count = _log_tail(fh, audit_head_path(log))
             entry = {
                 "ts": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "event": event,
                 "prev": sha256_bytes(last) if last else GENESIS,
                 **details,
             }
+            line_bytes = json.dumps(entry, sort_keys=True, default=str).encode()
             fh.seek(0, os.SEEK_END)
-            fh.write(json.dumps(entry, sort_keys=True, default=str).encode() + b"\n")
+            fh.write(line_bytes + b"\n")
             fh.flush()
             os.fsync(fh.fileno())
+            # The head anchors the tail: without it, editing or dropping the last line is silent.
+            head = {"entries": count + 1, "sha256": sha256_bytes(line_bytes)}
+            write_json_atomic(audit_head_path(log), head)
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
     return entry

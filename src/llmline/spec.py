@@ -26,7 +26,9 @@ class StrictModel(BaseModel):
 class SourceSpec(StrictModel):
     """Where rows come from and which columns hold the text and the label."""
 
-    path: Path = Field(description="A CSV/TSV/JSONL/Parquet file (optionally .gz/.bz2/.xz).")
+    path: Path = Field(
+        description="A CSV/TSV/JSONL/Parquet file (optionally .gz/.bz2/.xz) or a directory."
+    )
     format: str = Field(
         "auto",
         description="File format; 'auto' infers it from the extension. "
@@ -37,6 +39,11 @@ class SourceSpec(StrictModel):
         "label", description="Column with the target label; null for unlabeled text."
     )
     encoding: str | None = Field(None, description="Text encoding; null detects it.")
+    glob: str = Field(
+        "**/*", description="Directory sources (text_dir, email, html): files to read, by glob."
+    )
+    strip_quotes: bool = Field(False, description="E-mail: drop quoted reply lines ('> ...').")
+    strip_signature: bool = Field(False, description="E-mail: drop the signature after '-- '.")
 
 
 class CleanSpec(StrictModel):
@@ -46,6 +53,103 @@ class CleanSpec(StrictModel):
     strip_control: bool = Field(True, description="Remove control and format characters.")
     collapse_whitespace: bool = Field(True, description="Collapse runs of whitespace to one.")
     min_chars: int = Field(1, ge=0, description="Drop texts shorter than this after cleaning.")
+    strip_html: bool = Field(False, description="Remove HTML tags/entities left in the text.")
+    urls: Literal["keep", "mask", "remove"] = Field(
+        "keep", description="URLs: keep, replace by <URL>, or remove."
+    )
+    emails: Literal["keep", "mask", "remove"] = Field(
+        "keep", description="E-mail addresses: keep, replace by <EMAIL>, or remove."
+    )
+
+
+class QualitySpec(StrictModel):
+    """Data step `quality`: heuristic filters (Gopher/C4 style); failures are dropped by reason."""
+
+    min_chars: int = Field(0, ge=0, description="Drop texts shorter than this.")
+    max_chars: int | None = Field(None, gt=0, description="Drop texts longer than this.")
+    min_words: int = Field(0, ge=0, description="Drop texts with fewer words (CJK: characters).")
+    max_symbol_ratio: float = Field(0.3, ge=0, le=1, description="Max share of symbol chars.")
+    max_digit_ratio: float = Field(0.5, ge=0, le=1, description="Max share of digit chars.")
+    max_duplicate_line_fraction: float = Field(
+        0.5, ge=0, le=1, description="Max share of lines that repeat another line."
+    )
+    max_top_ngram_fraction: float = Field(
+        0.4, ge=0, le=1, description="Max share of characters covered by the top word n-gram."
+    )
+    ngram: int = Field(3, ge=2, le=10, description="n of the repeated n-gram check.")
+    languages: list[str] | None = Field(
+        None, description="Keep only these languages (ISO codes, e.g. [en, zh]); null keeps all."
+    )
+
+
+class NearDedupSpec(StrictModel):
+    """Data step `near_dedup`: MinHash LSH near-duplicates, verified by exact Jaccard."""
+
+    threshold: float = Field(0.8, gt=0, le=1, description="Jaccard similarity that counts.")
+    num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations.")
+    shingle: Literal["auto", "word", "char"] = Field(
+        "auto", description="Word shingles, character shingles (CJK), or auto-detect per text."
+    )
+    ngram: int | None = Field(None, ge=1, le=20, description="Shingle size; null: 3 words/5 chars.")
+    action: Literal["drop", "keep"] = Field(
+        "drop", description="drop near-duplicates, or keep them and only mark their cluster."
+    )
+    seed: int = Field(1, description="Seed of the MinHash permutations.")
+
+
+class RedactSpec(StrictModel):
+    """Data step `redact`: PII found by verified patterns (and optional NER names) is replaced."""
+
+    mode: Literal["mask", "pseudonym", "hash"] = Field(
+        "mask", description="<EMAIL>, consistent <EMAIL_1> pseudonyms, or salted hashes."
+    )
+    salt: str = Field("", description="Secret salt of hash mode.")
+    names: bool = Field(False, description="Also redact person names (needs a spaCy pipeline).")
+
+
+class LabelRuleSpec(StrictModel):
+    """One labeling function: votes `label` when a keyword or the regex matches, else abstains."""
+
+    label: str
+    keywords: list[str] = Field(default_factory=list, description="Case-insensitive words.")
+    regex: str | None = Field(None, description="A Python regular expression.")
+
+
+class LabelRulesSpec(StrictModel):
+    """Data step `label_rules`: labeling functions combined by vote or a label model."""
+
+    rules: list[LabelRuleSpec] = Field(min_length=1)
+    combine: Literal["vote", "label_model"] = Field(
+        "vote", description="Majority vote, or a label model weighting rules by agreement."
+    )
+    overwrite: bool = Field(False, description="Relabel rows that already have a label.")
+
+
+class AugmentSpec(StrictModel):
+    """Data step `augment`: EDA edits / back-translation; copies never go to validation."""
+
+    ops: list[Literal["synonym", "swap", "delete", "insert", "back_translation"]] = Field(
+        default_factory=lambda: ["swap", "delete"], description="Operations, one per copy, cycled."
+    )
+    copies: int = Field(1, ge=1, le=16, description="Augmented copies per row.")
+    alpha: float = Field(0.1, gt=0, le=0.5, description="Share of words an EDA edit touches.")
+    seed: int = 0
+    model: str | None = Field(
+        None, description="back_translation: seq2seq model ref (src->pivot), e.g. a local dir."
+    )
+    reverse_model: str | None = Field(
+        None, description="back_translation: seq2seq model ref (pivot->src)."
+    )
+    max_new_tokens: int = Field(256, gt=0, description="back_translation: tokens per pass.")
+
+
+DATA_STEP_CONFIGS: dict[str, type[StrictModel]] = {
+    "quality": QualitySpec,
+    "near_dedup": NearDedupSpec,
+    "redact": RedactSpec,
+    "label_rules": LabelRulesSpec,
+    "augment": AugmentSpec,
+}
 
 
 class DataSpec(StrictModel):
@@ -71,7 +175,101 @@ class DataSpec(StrictModel):
     )
     steps: list[dict[str, Any]] = Field(
         default_factory=list,
-        description="Extra data-chain steps by registered name, run after cleaning.",
+        description="Extra data-chain steps by registered name, run after cleaning: "
+        "quality, near_dedup, redact, label_rules, augment (each {step: NAME, ...options}).",
+    )
+    strict: bool = Field(
+        False, description="Abort on the first bad row instead of rejecting and counting it."
+    )
+    max_bad_fraction: float = Field(
+        0.1, ge=0, le=1, description="Abort when more than this share of rows is unreadable."
+    )
+    label_issues: bool = Field(
+        False, description="Find likely label errors with cleanlab and list them in the report."
+    )
+    keep_rejects: bool = Field(False, description="Write dropped rows to rejects.jsonl.")
+
+    @model_validator(mode="after")
+    def _check_steps(self) -> DataSpec:
+        for index, options in enumerate(self.steps):
+            name = options.get("step")
+            config = DATA_STEP_CONFIGS.get(str(name))
+            if config is None:
+                continue  # third-party steps are checked by the registry when run
+            try:
+                config(**{k: v for k, v in options.items() if k != "step"})
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                loc = ".".join(str(p) for p in first["loc"])
+                raise ValueError(f"data.steps[{index}].{loc}: {first['msg']}") from None
+        return self
+
+
+class PeftSpec(StrictModel):
+    """Parameter-efficient fine-tuning through `peft`: only the adapter (and head) train."""
+
+    method: Literal["lora", "adalora", "ia3", "prefix", "prompt"] = Field(
+        "lora", description="PEFT method: lora, adalora, ia3, prefix (tuning) or prompt (tuning)."
+    )
+    r: int = Field(8, gt=0, description="LoRA/AdaLoRA rank (AdaLoRA: the target average rank).")
+    alpha: int = Field(16, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA path.")
+    target_modules: list[str] | None = Field(
+        None, description="Module names to adapt; null lets peft pick the architecture default."
+    )
+    virtual_tokens: int = Field(16, gt=0, description="Virtual tokens of prefix and prompt tuning.")
+
+
+class FreezeSpec(StrictModel):
+    """Which parts of the pretrained body stay fixed during fine-tuning."""
+
+    embeddings: bool = Field(False, description="Freeze the token/position embeddings.")
+    layers: int = Field(0, ge=0, description="Freeze the first N transformer layers.")
+    body: bool = Field(False, description="Freeze the whole body: train only the head.")
+
+
+class GenerationSpec(StrictModel):
+    """Decoding settings of a causal LM, used by evaluation, predict and the service."""
+
+    max_new_tokens: int = Field(64, gt=0, description="Tokens generated at most per answer.")
+    temperature: float = Field(0.0, ge=0, description="0 decodes greedily.")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass.")
+    repetition_penalty: float = Field(1.0, gt=0, description="1.0 disables it.")
+    system_prompt: str | None = Field(
+        None, description="System message put before every conversation; null for none."
+    )
+    prompt_template: str = Field(
+        "{text}", description="User turn built from a prompt/response row; {text} is the prompt."
+    )
+
+
+class SearchDimension(StrictModel):
+    """One train.* key to search: a float/int range, or a list of choices."""
+
+    low: float | None = Field(None, description="Lower bound of a numeric range.")
+    high: float | None = Field(None, description="Upper bound of a numeric range.")
+    log: bool = Field(False, description="Sample the range on a log scale (learning rates).")
+    integer: bool = Field(False, description="Sample whole numbers.")
+    choices: list[Any] | None = Field(None, description="Pick one of these values instead.")
+
+    @model_validator(mode="after")
+    def _range_or_choices(self) -> SearchDimension:
+        if self.choices is None and (self.low is None or self.high is None):
+            raise ValueError("give low and high, or choices")
+        return self
+
+
+class HpoSpec(StrictModel):
+    """Hyper-parameter search with Optuna (`llmline hpo spec.yaml`)."""
+
+    trials: int = Field(10, gt=0, description="Trial budget.")
+    metric: str = Field(
+        "accuracy", description="Evaluation metric to optimise (e.g. accuracy, macro_f1)."
+    )
+    direction: Literal["maximize", "minimize"] = "maximize"
+    pruning: bool = Field(True, description="Stop unpromising trials early (median pruner).")
+    space: dict[str, SearchDimension] = Field(
+        default_factory=dict, description="train.* key -> range or choices, e.g. learning_rate."
     )
 
 
@@ -109,6 +307,24 @@ class TrainSpec(StrictModel):
         None, gt=0, description="Fit the probe on at most this many training rows."
     )
     threads: int | None = Field(None, gt=0, description="CPU threads; null uses all cores.")
+    peft: PeftSpec | None = Field(None, description="Train an adapter instead of the full body.")
+    freeze: FreezeSpec = Field(default_factory=FreezeSpec)
+    early_stopping_patience: int | None = Field(
+        None, gt=0, description="Stop after N evaluations without improvement of the best metric."
+    )
+    metric_for_best: str | None = Field(
+        None, description="Validation metric that picks the best checkpoint; null: the task's."
+    )
+    label_all_tokens: bool = Field(
+        False, description="NER: label every word piece, not only the first of each word."
+    )
+    max_minutes: float | None = Field(
+        None,
+        gt=0,
+        description="Time budget: stop, evaluate and keep the best checkpoint "
+        "once training has run this long.",
+    )
+    generation: GenerationSpec = Field(default_factory=GenerationSpec)
 
 
 class GateSpec(StrictModel):
@@ -135,6 +351,208 @@ class RegistrySpec(StrictModel):
     )
 
 
+class BiasSpec(StrictModel):
+    """Counterfactual invariance and group-fairness checks; thresholds become promotion gates."""
+
+    enabled: bool = Field(False, description="Run the bias stage after evaluation.")
+    languages: list[Literal["en", "zh"]] = Field(
+        default_factory=lambda: ["en"], description="Shipped term lists to probe with."
+    )
+    attributes: list[str] = Field(
+        default_factory=lambda: ["name", "gender", "nationality", "religion", "age"],
+        description="Attributes whose terms are swapped (names of the term lists).",
+    )
+    terms_file: Path | None = Field(
+        None, description="YAML with extra or replacement term lists (shape of the shipped ones)."
+    )
+    max_texts: int = Field(200, gt=0, description="Validation texts probed per attribute.")
+    max_flip_rate: float | None = Field(
+        None, ge=0, le=1,
+        description="Gate: highest share of texts whose label changes when only a term changes.",
+    )  # fmt: skip
+    max_score_change: float | None = Field(
+        None, ge=0, le=1,
+        description="Gate: highest mean spread of the predicted label's probability over terms.",
+    )  # fmt: skip
+    group_data: SourceSpec | None = Field(
+        None, description="Labelled file with a sensitive-attribute column, for group metrics."
+    )
+    sensitive_column: str | None = Field(None, description="Column of group_data with the group.")
+    max_demographic_parity_difference: float | None = Field(
+        None, ge=0, le=1, description="Gate on fairlearn's demographic-parity difference."
+    )
+    max_equalized_odds_difference: float | None = Field(
+        None, ge=0, le=1, description="Gate on fairlearn's equalized-odds difference."
+    )
+
+    @model_validator(mode="after")
+    def _group_data_needs_column(self) -> BiasSpec:
+        if (self.group_data is None) != (self.sensitive_column is None):
+            raise ValueError("govern.bias: group_data and sensitive_column must be given together")
+        return self
+
+
+class RouteSafetySpec(StrictModel):
+    """What the service does when a check fires on one route: block (4xx), flag, or pass."""
+
+    input: Literal["block", "flag", "pass"] = Field("flag", description="Action on inputs.")
+    output: Literal["block", "flag", "pass"] = Field("pass", description="Action on outputs.")
+
+
+def _default_safety_routes() -> dict[str, RouteSafetySpec]:
+    chat = RouteSafetySpec(input="block", output="block")
+    return {
+        "/v1/classify": RouteSafetySpec(),
+        "/v1/explain": RouteSafetySpec(),
+        "/v1/chat/completions": chat,
+        "/v1/completions": chat,
+    }
+
+
+class SafetySpec(StrictModel):
+    """Harmful-content and prompt-injection checks for data, service inputs and outputs."""
+
+    enabled: bool = Field(False, description="Run the safety stage (scan training data).")
+    languages: list[Literal["en", "zh"]] = Field(
+        default_factory=lambda: ["en", "zh"], description="Shipped lexicons to use."
+    )
+    lexicon_file: Path | None = Field(
+        None, description="YAML of extra lexicon terms by category (shape of the shipped ones)."
+    )
+    injection: bool = Field(True, description="Check prompt-injection patterns.")
+    classifier: str | None = Field(
+        None, description="Optional model reference of a harmful-content classifier."
+    )
+    classifier_labels: list[str] = Field(
+        default_factory=lambda: ["toxic", "unsafe", "harmful", "spam"],
+        description="Labels of the classifier that count as harmful.",
+    )
+    classifier_threshold: float = Field(0.5, gt=0, le=1, description="Score that counts.")
+    routes: dict[str, RouteSafetySpec] = Field(
+        default_factory=_default_safety_routes,
+        description="Per-route actions by path, e.g. {/v1/classify: {input: flag}}; routes not "
+        "listed pass unchecked. The service reads these keys from $LLMLINE_SAFETY_POLICY.",
+    )
+    max_flagged_rate: float | None = Field(
+        None, ge=0, le=1, description="Gate: highest share of training rows flagged as harmful."
+    )
+
+
+class CardSpec(StrictModel):
+    """Model card and datasheet, generated from the run's artifacts after registration."""
+
+    enabled: bool = Field(
+        False, description="Write card.md, card.html and datasheet.md after registration."
+    )
+    intended_use: str = Field("", description="What the model is for, in the owner's words.")
+    out_of_scope: str = Field("", description="Uses the model must not be put to.")
+    limitations: list[str] = Field(
+        default_factory=list, description="Known limitations added to the measured ones."
+    )
+    data_license: str | None = Field(
+        None, description="Licence of the training data; null reads a LICENSE file beside it."
+    )
+    base_model_license: str | None = Field(
+        None, description="Licence of the base model; null reads it from the base model."
+    )
+
+
+class GovernSpec(StrictModel):
+    """Governance: bias and safety checks (promotion gates) and the model card."""
+
+    bias: BiasSpec = Field(default_factory=BiasSpec)
+    safety: SafetySpec = Field(default_factory=SafetySpec)
+    card: CardSpec = Field(default_factory=CardSpec)
+
+
+class OptimizeSpec(StrictModel):
+    """Compressed variants of the trained model, each measured and gated (`llmline optimize`)."""
+
+    methods: list[str] = Field(
+        default_factory=list,
+        description="Registered optimize methods to run after evaluation, e.g. [onnx-int8, "
+        "dynamic-int8, magnitude-prune, head-prune, distill]; empty skips the stage.",
+    )
+    max_accuracy_drop: float = Field(
+        0.01, ge=0, le=1, description="Gate: a variant may lose at most this much accuracy."
+    )
+    sparsity: float = Field(0.3, gt=0, lt=1, description="Share of weights magnitude-pruned.")
+    heads_per_layer: int = Field(1, ge=1, description="Attention heads removed per layer.")
+    student_layers: int = Field(3, ge=1, description="Encoder layers of a distilled student.")
+    distill_epochs: float = Field(1.0, gt=0, description="Distillation epochs on train split.")
+    distill_temperature: float = Field(2.0, gt=0, description="Softmax temperature of KD.")
+    latency_repeats: int = Field(30, ge=5, description="Timed calls per batch size.")
+
+
+class ServeSpec(StrictModel):
+    """How the service batches, limits, authenticates and logs (`llmline serve --config`)."""
+
+    max_batch_size: int = Field(32, ge=1, description="Texts per model call at most.")
+    max_wait_ms: float = Field(5.0, ge=0, description="How long a batch waits to fill.")
+    max_queue: int = Field(512, ge=1, description="Queued texts before requests get 429.")
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="Larger bodies get 413.")
+    max_text_chars: int = Field(10_000, ge=1, description="Longer texts get 422.")
+    api_keys: Path | None = Field(
+        None, description="JSON file of hashed API keys (`llmline apikey create`); null is open."
+    )
+    backend: Literal["auto", "torch", "onnx"] = Field(
+        "auto", description="'auto' uses ONNX Runtime when the model directory has model.onnx."
+    )
+    reload_interval_s: float = Field(
+        10.0, ge=0, description="Poll the registry alias this often; 0 turns hot reload off."
+    )
+    workers: int = Field(1, ge=1, description="uvicorn worker processes behind one port.")
+    graceful_timeout_s: float = Field(30.0, ge=0, description="Wait for in-flight requests.")
+    monitor: bool = Field(True, description="Log every request to the monitoring store.")
+
+
+class AlertRuleSpec(StrictModel):
+    """One alert: fire when `metric` over the last `window` crosses `threshold`."""
+
+    name: str = Field(pattern=r"^[\w.-]+$")
+    metric: str = Field(
+        description="psi, chi2_p, ks_confidence_p, ks_length_p, mmd, mmd_p, latency_p99_ms, "
+        "error_rate or prediction_share (with label)."
+    )
+    window: str = Field("1h", description="'15m', '1h', '2d' or '500' (the last N requests).")
+    threshold: float
+    op: Literal[">", "<", ">=", "<="] = Field(">", description="Fires when metric OP threshold.")
+    label: str | None = Field(None, description="Label of a prediction_share rule.")
+    min_requests: int = Field(50, ge=1, description="Skip windows with fewer requests.")
+
+
+class MonitorSpec(StrictModel):
+    """The monitoring store and the alert rules evaluated over it."""
+
+    store_url: str | None = Field(
+        None, description="SQLAlchemy URL; null is <workspace>/monitor.db (SQLite)."
+    )
+    retention_days: float = Field(30.0, gt=0, description="Requests older than this are purged.")
+    store_text: bool = Field(True, description="Keep PII-redacted text (never raw) for drift.")
+    rules: list[AlertRuleSpec] = Field(default_factory=list)
+    webhook_url: str | None = Field(None, description="POST alerts here as JSON.")
+    alert_log: Path | None = Field(None, description="JSONL alert log; null is the workspace's.")
+    evaluate_every_s: float = Field(60.0, ge=0, description="Rule checks in the service; 0 off.")
+
+
+class RetrainSpec(StrictModel):
+    """Champion vs challenger: when to re-train and when the challenger may replace it."""
+
+    replay_fraction: float = Field(
+        1.0, ge=0, le=1, description="Share of the old training rows mixed in (replay)."
+    )
+    new_slice_fraction: float = Field(
+        0.25, gt=0, lt=1, description="Share of new labelled rows held out as the new slice."
+    )
+    old_tolerance: float = Field(
+        0.01, ge=0, le=1, description="Challenger may lose at most this accuracy on old data."
+    )
+    min_new_rows: int = Field(100, ge=1, description="--auto: re-train once this many rows.")
+    on_alerts: list[str] = Field(
+        default_factory=list, description="--auto: re-train when one of these alerts fired."
+    )
+
+
 class PipelineSpec(StrictModel):
     """A whole chain: data -> train -> evaluate -> register."""
 
@@ -151,6 +569,12 @@ class PipelineSpec(StrictModel):
     train: TrainSpec = Field(default_factory=TrainSpec)
     evaluate: EvaluateSpec = Field(default_factory=EvaluateSpec)
     registry: RegistrySpec = Field(default_factory=RegistrySpec)
+    hpo: HpoSpec | None = Field(None, description="Search space for `llmline hpo`.")
+    govern: GovernSpec = Field(default_factory=GovernSpec)
+    optimize: OptimizeSpec = Field(default_factory=OptimizeSpec)
+    serve: ServeSpec = Field(default_factory=ServeSpec)
+    monitor: MonitorSpec = Field(default_factory=MonitorSpec)
+    retrain: RetrainSpec = Field(default_factory=RetrainSpec)
 
     @model_validator(mode="after")
     def _files_exist(self) -> PipelineSpec:

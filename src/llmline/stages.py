@@ -16,8 +16,15 @@ from llmline.data.stage import DataArtifact
 
 def _data(ctx: Context) -> StageOutput:
     from llmline.data.stage import prepare_data
+    from llmline.train.heads import TASK_DATA, load_heads
 
-    artifact = prepare_data(ctx.spec.data, ctx.run.data_dir, seed=ctx.spec.seed)
+    load_heads()
+    if ctx.spec.task in TASK_DATA:  # NER tags, chat turns: the task prepares its own data
+        artifact = TASK_DATA.get(ctx.spec.task)(ctx.spec, ctx.run.data_dir)
+    else:
+        artifact = prepare_data(
+            ctx.spec.data, ctx.run.data_dir, seed=ctx.spec.seed, executor=ctx.spec.executor
+        )
     return StageOutput(
         paths={"train": artifact.train, "validation": artifact.validation},
         result={"labels": artifact.labels, "report": artifact.report},
@@ -48,7 +55,15 @@ def _train(ctx: Context) -> StageOutput:
 def _evaluate(ctx: Context) -> StageOutput:
     from llmline.evaluate.stage import evaluate_snapshot
     from llmline.models.predictor import load_predictor
+    from llmline.train.heads import TASK_EVALUATORS, load_heads
 
+    load_heads()
+    if ctx.spec.task in TASK_EVALUATORS:
+        evaluate = TASK_EVALUATORS.get(ctx.spec.task)
+        report = evaluate(ctx.spec, ctx.run.model_dir, data_artifact(ctx).validation,
+                          ctx.run.eval_dir)  # fmt: skip
+        summary = {k: report[k] for k in ("rows", "accuracy", "macro_f1", "gates", "passed")}
+        return StageOutput(paths={"report": ctx.run.eval_dir / "report.json"}, result=summary)
     predictor = load_predictor(ctx.run.model_dir)
     report = evaluate_snapshot(
         predictor, data_artifact(ctx).validation, ctx.spec.evaluate.gates, ctx.run.eval_dir
@@ -100,7 +115,9 @@ def _register(ctx: Context) -> StageOutput:
     )  # fmt: skip
     alias = None
     if failed:
-        reasons = "; ".join(f"{g['gate']} {g['actual']:.4f} < {g['threshold']}" for g in failed)
+        from llmline.registry.promote import describe
+
+        reasons = "; ".join(describe(g) for g in failed)
         console.print(
             f"[yellow]register[/]: {version.name} v{version.version} registered WITHOUT alias "
             f"'{spec.registry.alias}' because a gate failed: {reasons}"

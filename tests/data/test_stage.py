@@ -57,7 +57,9 @@ def test_label_map_and_drop_labels(tmp_path: Path) -> None:
 
 
 def test_nfkc_and_control_characters(tmp_path: Path) -> None:
-    rows = [("ＡＢＣ\u200b  text\x07 one", "x"), ("abc text one", "x")] + [(f"y{i}", "y") for i in range(4)]
+    rows = [("ＡＢＣ\u200b  text\x07 one", "x"), ("abc text one", "x")] + [
+        (f"y{i}", "y") for i in range(4)
+    ]
     rows += [(f"x{i}", "x") for i in range(4)]
     path = write_csv(tmp_path / "n.csv", rows)
     artifact = prepare_data(_spec(path), tmp_path / "out", seed=0)
@@ -97,7 +99,7 @@ def test_too_few_examples_per_label(tmp_path: Path) -> None:
 def test_broken_json_line_names_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"text": "a", "label": "x"}\n{"text": oops}\n')
-    with pytest.raises(DataError, match="bad.jsonl:2"):
+    with pytest.raises(DataError, match=r"bad\.jsonl:2"):
         prepare_data(_spec(path), tmp_path / "out", seed=0)
 
 

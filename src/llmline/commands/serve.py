@@ -1,12 +1,27 @@
-"""`llmline serve`: load a model reference and answer HTTP requests."""
+"""`llmline serve`: load a model reference and answer HTTP requests under load."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from llmline.commands.pipeline import add_workspace_argument
 from llmline.console import console
+from llmline.serve.runner import model_info
+
+__all__ = ["model_info", "register"]
+
+# CLI flag -> ServeSpec field; a flag given on the command line wins over --config.
+_FLAGS = {
+    "workers": int,
+    "backend": str,
+    "max_batch_size": int,
+    "max_wait_ms": float,
+    "max_queue": int,
+    "api_keys": Path,
+    "reload_interval_s": float,
+}
 
 
 def register(verbs: Any) -> None:
@@ -14,42 +29,67 @@ def register(verbs: Any) -> None:
     serve.add_argument("--model", required=True, help="run dir, models:/NAME@ALIAS, model dir")
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default loopback)")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="YAML with serve: and monitor: blocks (a pipeline spec works too)",
+    )
+    for flag, kind in _FLAGS.items():
+        serve.add_argument(
+            f"--{flag.replace('_', '-')}",
+            type=kind,
+            default=None,
+            help=f"overrides serve.{flag} (see `llmline validate --explain`)",
+        )
+    serve.add_argument("--no-monitor", action="store_true", help="do not log requests")
     add_workspace_argument(serve)
     serve.set_defaults(handler=cmd_serve)
 
 
-def model_info(reference: str, workspace: Any) -> dict[str, Any]:
-    """Lineage the service reports in /readyz: registry version, run, model sha256."""
-    if not reference.startswith("models:/"):
-        return {}
-    from llmline.registry.store import get_version
+def _blocks(path: Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The serve: and monitor: blocks of a YAML file (validated when the options are built)."""
+    if path is None:
+        return {}, {}
+    from llmline.errors import SpecError
+    from llmline.spec import MonitorSpec, ServeSpec, describe_validation_error, read_yaml
 
-    version = get_version(workspace, reference)
-    return {
-        "registered_name": version.name,
-        "version": version.version,
-        "run_id": version.tags.get("llmline.run_id", ""),
-        "model_sha256": version.tags.get("llmline.model_sha256", ""),
-        "data_sha256": version.tags.get("llmline.data_train_sha256", ""),
-    }
+    raw = read_yaml(path)
+    serve, monitor = raw.get("serve") or {}, raw.get("monitor") or {}
+    from pydantic import ValidationError
+
+    try:
+        ServeSpec.model_validate(serve)
+        MonitorSpec.model_validate(monitor)
+    except ValidationError as exc:
+        raise SpecError(describe_validation_error(exc), where=str(path)) from None
+    return serve, monitor
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from llmline.lineage import audit_append
-    from llmline.models.predictor import load_predictor
-    from llmline.models.resolve import resolve_model
-    from llmline.serve.app import create_app
+    from llmline.serve.runner import ServeOptions, serve_forever
     from llmline.workspace import Workspace
 
     workspace = Workspace.resolve(args.workspace)
-    model_dir = resolve_model(args.model, workspace)
-    predictor = load_predictor(model_dir)
-    info = model_info(args.model, workspace)
-    app = create_app(predictor, model_ref=args.model, model_info=info)
-    audit_append(workspace.audit_log, "service_started", model=args.model, host=args.host,
-                 port=args.port, **info)  # fmt: skip
-    console.print(f"[bold]serve[/]: {args.model} on http://{args.host}:{args.port} (docs at /docs)")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    settings, monitor = _blocks(args.config)
+    settings |= {k: getattr(args, k) for k in _FLAGS if getattr(args, k) is not None}
+    if args.no_monitor:
+        settings["monitor"] = False
+    options = ServeOptions(args.model, str(workspace.root), settings, monitor)
+    spec = options.serve_spec
+    audit_append(
+        workspace.audit_log,
+        "service_started",
+        model=args.model,
+        host=args.host,
+        port=args.port,
+        workers=spec.workers,
+        backend=spec.backend,
+    )
+    console.print(
+        f"[bold]serve[/]: {args.model} on http://{args.host}:{args.port} with "
+        f"{spec.workers} worker(s), batches of {spec.max_batch_size} (docs at /docs)"
+    )
+    serve_forever(options, host=args.host, port=args.port)
     return 0

@@ -27,5 +27,44 @@ class Record:
 Step = Callable[[Iterable[Record]], Iterator[Record]]
 StepFactory = Callable[..., Step]
 
+# Modules whose steps register themselves; imported on the first lookup so that code checking
+# a spec's step names (e.g. `llmline validate`) sees them without importing numpy up front.
+BUILTIN_STEP_MODULES = (
+    "llmline.data.filters",
+    "llmline.data.dedup",
+    "llmline.data.pii",
+    "llmline.data.label",
+    "llmline.data.augment",
+)
+
+
+class _StepRegistry(Registry[StepFactory]):
+    _loaded = False
+
+    def _load(self) -> None:
+        if not self._loaded:
+            import importlib
+
+            self._loaded = True
+            for module in BUILTIN_STEP_MODULES:
+                importlib.import_module(module)
+
+    def get(self, name: str, *, key: str | None = None) -> StepFactory:
+        self._load()
+        return super().get(name, key=key)
+
+    def names(self) -> list[str]:
+        self._load()
+        return super().names()
+
+    def __contains__(self, name: object) -> bool:
+        self._load()
+        return super().__contains__(name)
+
+    def __iter__(self) -> Iterator[str]:
+        self._load()
+        return super().__iter__()
+
+
 # name -> factory(**options from the spec) -> step
-DATA_STEPS: Registry[StepFactory] = Registry("data step")
+DATA_STEPS: Registry[StepFactory] = _StepRegistry("data step")

@@ -14,6 +14,11 @@ from llmline.variants import Registry
 
 Reader = Callable[[SourceSpec], Iterator[dict[str, Any]]]
 SOURCES: Registry[Reader] = Registry("data format")
+# Modules whose readers register themselves; imported on first use to keep the CLI light.
+READER_MODULES = ("llmline.data.documents", "llmline.data.labelstudio")
+# A reader yields {ERROR_KEY: message, "where": ...} for a row it cannot read; read_records
+# rejects and counts it (or aborts when strict), so one bad row never stops a long job silently.
+ERROR_KEY = "__error__"
 
 _COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}
 _BY_SUFFIX = {
@@ -22,6 +27,9 @@ _BY_SUFFIX = {
     ".jsonl": "jsonl",
     ".json": "jsonl",
     ".parquet": "parquet",
+    ".html": "html",
+    ".htm": "html",
+    ".eml": "email",
 }
 
 
@@ -31,12 +39,20 @@ def infer_format(path: Path) -> str:
         suffixes = suffixes[:-1]
     if path.is_dir():
         return "text_dir"
+    if path.suffix.lower() == ".json" and _is_label_studio(path):
+        return "label_studio"
     if suffixes and suffixes[-1] in _BY_SUFFIX:
         return _BY_SUFFIX[suffixes[-1]]
     raise DataError(
         f"cannot tell the format of {str(path)!r} from its extension",
         fix=f"set format: to one of {', '.join(SOURCES.names())}",
     )
+
+
+def _is_label_studio(path: Path) -> bool:
+    with path.open("rb") as fh:
+        head = fh.read(4096).lstrip()
+    return head.startswith(b"[") and b'"data"' in head
 
 
 def open_text(path: Path, encoding: str | None) -> str:
@@ -118,16 +134,15 @@ def read_jsonl(source: SourceSpec) -> Iterator[dict[str, Any]]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        where = f"{source.path}:{number}"
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(
-                f"line {number} is not valid JSON ({exc.msg})",
-                where=f"{source.path}:{number}",
-                fix="repair or remove that line",
-            ) from None
+            yield {ERROR_KEY: f"line {number} is not valid JSON ({exc.msg})", "where": where}
+            continue
         if not isinstance(row, dict):
-            raise DataError("each JSON line must be an object", where=f"{source.path}:{number}")
+            yield {ERROR_KEY: f"line {number} is not a JSON object", "where": where}
+            continue
         yield row
 
 
@@ -142,32 +157,73 @@ def read_parquet(source: SourceSpec) -> Iterator[dict[str, Any]]:
     yield from table.to_pylist()
 
 
-def read_records(source: SourceSpec, *, key: str = "data.source") -> Iterator[Record]:
-    """Stream Records from a source, checking that the named columns exist."""
+def read_records(
+    source: SourceSpec,
+    *,
+    key: str = "data.source",
+    strict: bool = True,
+    max_bad_fraction: float = 0.1,
+) -> Iterator[Record]:
+    """Stream Records from a source, checking that the named columns exist.
+
+    `strict` (the default for one-off readers) raises on the first unreadable row. Otherwise
+    it comes out as a dropped Record (reason `bad_row`, the error in meta) for the caller to
+    count, and the source is rejected only when more than `max_bad_fraction` of rows are bad.
+    """
+    import importlib
+
+    for module in READER_MODULES:
+        importlib.import_module(module)
     fmt = source.format if source.format != "auto" else infer_format(source.path)
     reader = SOURCES.get(fmt, key=f"{key}.format")
-    rows = reader(source)
-    first = next(rows, None)
-    if first is None:
+    checked, bad, total, first_bad = False, 0, 0, None
+    for number, row in enumerate(reader(source)):
+        total += 1
+        if ERROR_KEY in row:
+            bad += 1
+            first_bad = first_bad or row
+            if strict:
+                raise DataError(
+                    str(row[ERROR_KEY]),
+                    where=str(row.get("where") or row.get("path") or source.path),
+                    fix="repair or remove that row, or set data.strict: false to reject and go on",
+                )
+            yield Record(text="", row=number, meta=_error_meta(row), dropped="bad_row")
+            continue
+        if not checked:
+            _check_columns(row, source, key)
+            checked = True
+        yield _to_record(row, number, source)
+    if total == 0:
         raise DataError(
             f"{str(source.path)!r} has no rows", fix="point the spec at a file with rows"
         )
-    _check_columns(first, source, key)
-    for number, row in enumerate(_chain(first, rows)):
-        label = row.get(source.label_column) if source.label_column else None
-        text = row.get(source.text_column)
-        meta = {k: v for k, v in row.items() if k not in (source.text_column, source.label_column)}
-        yield Record(
-            text="" if text is None else str(text),
-            label=None if label is None or label == "" else str(label),
-            row=number,
-            meta=meta,
-        )
+    if first_bad is not None and bad / total > max_bad_fraction:
+        raise _bad_row_error(first_bad, bad, total)
 
 
-def _chain(first: dict[str, Any], rest: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    yield first
-    yield from rest
+def _error_meta(row: dict[str, Any]) -> dict[str, Any]:
+    return {"error": row[ERROR_KEY], "where": row.get("where") or row.get("path")}
+
+
+def _bad_row_error(row: dict[str, Any], bad: int, total: int) -> DataError:
+    return DataError(
+        f"{bad} of {total} rows cannot be read; first: {row[ERROR_KEY]}",
+        where=str(row.get("where") or row.get("path") or ""),
+        fix="repair or remove those rows, or raise data.max_bad_fraction to reject and go on",
+    )
+
+
+def _to_record(row: dict[str, Any], number: int, source: SourceSpec) -> Record:
+    label = row.get(source.label_column) if source.label_column else None
+    text = row.get(source.text_column)
+    meta = {k: v for k, v in row.items() if k not in (source.text_column, source.label_column)}
+    return Record(
+        text="" if text is None else str(text),
+        label=None if label is None or label == "" else str(label),
+        row=number,
+        meta=meta,
+    )
 
 
 def _check_columns(row: dict[str, Any], source: SourceSpec, key: str) -> None:

@@ -1,7 +1,13 @@
-"""The data stage: read, relabel, clean, filter, deduplicate, split, snapshot, report."""
+"""The data stage: read, relabel, clean, run the data steps, deduplicate, split, snapshot, report.
+
+Near-duplicate clusters (from the `near_dedup` step) are the split's groups, an explicit
+validation file is decontaminated against train, and augmented copies go to train only, so no
+validation text has a near-duplicate or an augmented twin in train.
+"""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -10,12 +16,16 @@ from typing import Any
 
 from llmline.console import console, progress_bar
 from llmline.data.clean import dedup_key, normalize_text
-from llmline.data.record import DATA_STEPS, Record
+from llmline.data.record import Record
+from llmline.data.report import label_counts, length_stats, write_report
 from llmline.data.sources import read_records
 from llmline.data.split import check_label_counts, stratified_group_split
+from llmline.data.steps import StepRun
 from llmline.errors import DataError
-from llmline.lineage import atomic_path, sha256_file, write_json_atomic, write_text_atomic
-from llmline.spec import DataSpec, SourceSpec
+from llmline.lineage import atomic_path, sha256_file
+from llmline.spec import DataSpec, NearDedupSpec, SourceSpec
+
+__all__ = ["DataArtifact", "prepare_data", "read_snapshot", "write_records", "write_report"]
 
 
 @dataclass(frozen=True)
@@ -26,64 +36,83 @@ class DataArtifact:
     report: dict[str, Any]
 
 
-def prepare_data(spec: DataSpec, out_dir: Path, *, seed: int) -> DataArtifact:
+def prepare_data(
+    spec: DataSpec, out_dir: Path, *, seed: int, executor: str = "local"
+) -> DataArtifact:
     """Turn the spec's raw source into train/validation parquet snapshots plus a report."""
     dropped: Counter[str] = Counter()
-    records = list(_clean_stream(_read(spec.source, spec, "data.source"), spec, dropped))
-    rows_in = len(records) + sum(dropped.values())
+    steps = StepRun.build(spec.steps)
+    counter = Counter[str]()
+    records = list(
+        _clean_stream(
+            _read(spec.source, spec, "data.source", counter), spec, dropped, steps, executor
+        )
+    )
+    augmented = [r for r in records if "augmented_from" in r.meta]
+    originals = [r for r in records if "augmented_from" not in r.meta]
+    kept = _drop_duplicates(originals, dropped, steps.rejects) if spec.dedup else originals
+    _require_rows(kept, spec.source)
     if spec.validation is None:
-        kept = _drop_duplicates(records, dropped) if spec.dedup else records
-        _require_rows(kept, spec.source)
-        groups = [dedup_key(r.text) for r in kept]
         train, validation = stratified_group_split(
-            kept, groups, fraction=spec.validation_fraction, seed=seed
+            kept, [_group(r) for r in kept], fraction=spec.validation_fraction, seed=seed
         )
     else:
-        train = _drop_duplicates(records, dropped) if spec.dedup else records
-        _require_rows(train, spec.source)
-        check_label_counts(train, minimum=1)
-        raw_validation = _read(spec.validation, spec, "data.validation")
-        validation = list(_clean_stream(raw_validation, spec, Counter()))
-        _require_rows(validation, spec.validation)
+        check_label_counts(kept, minimum=1)
+        train, validation = kept, _validation(spec, steps, dropped, kept)
+    train += _augmented_for(train, augmented)
+    labels = _check_labels(train, validation)
 
-    labels = sorted({str(r.label) for r in train})
-    unseen = sorted({str(r.label) for r in validation} - set(labels))
-    if unseen:
-        raise DataError(
-            f"validation has labels never seen in training: {', '.join(unseen[:5])}",
-            fix="add training examples for them or drop them with data.drop_labels",
-        )
     out_dir.mkdir(parents=True, exist_ok=True)
     train_path, validation_path = out_dir / "train.parquet", out_dir / "validation.parquet"
     write_records(train, train_path)
     write_records(validation, validation_path)
-    report = _report(rows_in, dropped, train, validation, train_path, validation_path, labels)
-    write_report(report, out_dir)
+    report = _report(counter["rows"], dropped, train, validation, labels, steps)
+    report["sha256"] = {
+        "train": sha256_file(train_path),
+        "validation": sha256_file(validation_path),
+    }
+    _redact_examples(report, spec)
+    if spec.label_issues:
+        report["label_issues"] = _label_issues(train, seed)
+    if spec.keep_rejects:
+        report["rejects"] = str(write_rejects(steps.rejects, out_dir / "rejects.jsonl", spec))
+    write_report(report, out_dir, lengths=[len(r.text) for r in train])
     console.print(
-        f"[bold]data[/]: {rows_in} rows in, {sum(dropped.values())} dropped "
+        f"[bold]data[/]: {counter['rows']} rows in, {sum(dropped.values())} dropped "
         f"({_reasons(dropped)}), {len(train)} train / {len(validation)} validation, "
         f"{len(labels)} labels"
     )
     return DataArtifact(train_path, validation_path, labels, report)
 
 
-def _read(source: SourceSpec, spec: DataSpec, key: str) -> Iterator[Record]:
-    records = read_records(source, key=key)
+def _group(record: Record) -> str:
+    cluster = record.meta.get("cluster")
+    return f"cluster:{cluster}" if cluster is not None else dedup_key(record.text)
+
+
+def _read(
+    source: SourceSpec, spec: DataSpec, key: str, counter: Counter[str] | None = None
+) -> Iterator[Record]:
+    records = read_records(
+        source, key=key, strict=spec.strict, max_bad_fraction=spec.max_bad_fraction
+    )
     for index, record in enumerate(records):
         if spec.max_rows is not None and index >= spec.max_rows:
             return
+        if counter is not None:
+            counter["rows"] += 1
         yield record
 
 
 def _clean_stream(
-    records: Iterable[Record], spec: DataSpec, dropped: Counter[str]
+    records: Iterable[Record],
+    spec: DataSpec,
+    dropped: Counter[str],
+    steps: StepRun | None = None,
+    executor: str = "local",
 ) -> Iterator[Record]:
-    stream: Iterable[Record] = _relabel_and_clean(records, spec)
-    for index, step_options in enumerate(spec.steps):
-        options = dict(step_options)
-        name = str(options.pop("step", ""))
-        factory = DATA_STEPS.get(name, key=f"data.steps[{index}].step")
-        stream = factory(**options)(stream)
+    steps = steps or StepRun.build(spec.steps)
+    stream = steps.run(_relabel_and_clean(records, spec), executor=executor)
     with progress_bar() as bar:
         task = bar.add_task("cleaning", total=None)
         for record in stream:
@@ -97,6 +126,9 @@ def _clean_stream(
 def _relabel_and_clean(records: Iterable[Record], spec: DataSpec) -> Iterator[Record]:
     drop = set(spec.drop_labels)
     for record in records:
+        if record.dropped is not None:
+            yield record
+            continue
         if record.label is not None and record.label in drop:
             record.dropped = "dropped_label"
         elif record.label is not None:
@@ -109,13 +141,70 @@ def _relabel_and_clean(records: Iterable[Record], spec: DataSpec) -> Iterator[Re
         yield record
 
 
-def _drop_duplicates(records: list[Record], dropped: Counter[str]) -> list[Record]:
+def _validation(
+    spec: DataSpec, steps: StepRun, dropped: Counter[str], train: list[Record]
+) -> list[Record]:
+    """The explicit validation file, cleaned by the same steps (no augmentation) and
+    decontaminated: rows with an exact or near duplicate in train are dropped and counted."""
+    assert spec.validation is not None
+    options = [o for o in spec.steps if o.get("step") not in ("augment", "label_rules")]
+    own: Counter[str] = Counter()
+    rows = list(
+        _clean_stream(
+            _read(spec.validation, spec, "data.validation"), spec, own, StepRun.build(options)
+        )
+    )
+    _require_rows(rows, spec.validation)
+    train_keys = {dedup_key(r.text) for r in train}
+    near = steps.option("near_dedup")
+    if near is not None:
+        from llmline.data.dedup import find_contaminated
+
+        matches = find_contaminated(
+            [r.text for r in train], [r.text for r in rows], NearDedupSpec(**near)
+        )
+    else:
+        matches = [None] * len(rows)
+    clean = [
+        r
+        for r, m in zip(rows, matches, strict=True)
+        if m is None and dedup_key(r.text) not in train_keys
+    ]
+    if len(clean) < len(rows):
+        dropped["contaminated"] += len(rows) - len(clean)
+    _require_rows(clean, spec.validation)
+    return clean
+
+
+def _augmented_for(train: list[Record], augmented: list[Record]) -> list[Record]:
+    """Augmented copies whose source row is in train; the others would leak into validation."""
+    rows = {r.row for r in train}
+    return [r for r in augmented if r.meta["augmented_from"] in rows]
+
+
+def _check_labels(train: list[Record], validation: list[Record]) -> list[str]:
+    labels = sorted({str(r.label) for r in train})
+    unseen = sorted({str(r.label) for r in validation} - set(labels))
+    if unseen:
+        raise DataError(
+            f"validation has labels never seen in training: {', '.join(unseen[:5])}",
+            fix="add training examples for them or drop them with data.drop_labels",
+        )
+    return labels
+
+
+def _drop_duplicates(
+    records: list[Record], dropped: Counter[str], rejects: list[Record] | None = None
+) -> list[Record]:
     seen: set[str] = set()
     kept = []
     for record in records:
         key = dedup_key(record.text)
         if key in seen:
             dropped["duplicate"] += 1
+            if rejects is not None:
+                record.dropped = "duplicate"
+                rejects.append(record)
             continue
         seen.add(key)
         kept.append(record)
@@ -126,8 +215,58 @@ def _require_rows(records: list[Record], source: SourceSpec) -> None:
     if not records:
         raise DataError(
             f"no usable rows left in {source.path} after cleaning",
-            fix="check text_column, drop_labels and clean.min_chars",
+            fix="check text_column, drop_labels, clean.min_chars and the quality filters",
         )
+
+
+def _label_issues(train: list[Record], seed: int) -> list[dict[str, Any]]:
+    from llmline.data.active import find_label_issues
+
+    originals = [r for r in train if "augmented_from" not in r.meta]
+    issues = find_label_issues(
+        [r.text for r in originals], [str(r.label) for r in originals], seed=seed
+    )
+    for issue in issues:
+        issue["row"] = originals[issue["row"]].row
+    return issues
+
+
+def _redactor(spec: DataSpec) -> Any:
+    """The spec's redactor, for text written outside the step stream (rejects, examples)."""
+    redact = next((dict(o) for o in spec.steps if o.get("step") == "redact"), None)
+    if redact is None:
+        return None
+    from llmline.data.pii import Redactor
+
+    redact.pop("step")
+    return Redactor(**redact)
+
+
+def _redact_examples(report: dict[str, Any], spec: DataSpec) -> None:
+    redactor = _redactor(spec)
+    dedup = report["step_summaries"].get("near_dedup")
+    if redactor is None or not dedup:
+        return
+    for example in dedup["examples"]:
+        example["kept"] = redactor.redact(example["kept"])[0]
+        example["duplicate"] = redactor.redact(example["duplicate"])[0]
+
+
+def write_rejects(rejects: list[Record], path: Path, spec: DataSpec) -> Path:
+    """Dropped rows as JSONL, redacted first when the spec redacts (nothing raw is written)."""
+    redactor = _redactor(spec)
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as fh:
+        for record in rejects:
+            text = redactor.redact(record.text)[0] if redactor else record.text
+            row = {
+                "source_row": record.row,
+                "reason": record.dropped,
+                "text": text,
+                "label": record.label,
+            }
+            row["dropped_by"] = record.meta.get("dropped_by")
+            fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    return path
 
 
 def write_records(records: list[Record], path: Path) -> None:
@@ -162,78 +301,19 @@ def _report(
     dropped: Counter[str],
     train: list[Record],
     validation: list[Record],
-    train_path: Path,
-    validation_path: Path,
     labels: list[str],
+    steps: StepRun,
 ) -> dict[str, Any]:
-    lengths = [len(r.text) for r in train]
     return {
         "rows_in": rows_in,
         "rows_out": len(train) + len(validation),
         "dropped": dict(dropped.most_common()),
         "train_rows": len(train),
         "validation_rows": len(validation),
+        "augmented_train_rows": sum("augmented_from" in r.meta for r in train),
         "labels": labels,
-        "label_counts": {
-            "train": dict(Counter(str(r.label) for r in train).most_common()),
-            "validation": dict(Counter(str(r.label) for r in validation).most_common()),
-        },
-        "text_chars": {
-            "min": min(lengths, default=0),
-            "mean": round(sum(lengths) / max(len(lengths), 1), 1),
-            "max": max(lengths, default=0),
-        },
-        "sha256": {"train": sha256_file(train_path), "validation": sha256_file(validation_path)},
+        "label_counts": {"train": label_counts(train), "validation": label_counts(validation)},
+        "text_chars": length_stats(train),
+        "steps": steps.per_step(rows_in),
+        "step_summaries": steps.summaries(),
     }
-
-
-def write_report(report: dict[str, Any], out_dir: Path) -> None:
-    write_json_atomic(out_dir / "data_report.json", report)
-    lines = [
-        "# Data report",
-        "",
-        f"- rows in: {report['rows_in']}",
-        f"- rows out: {report['rows_out']} "
-        f"({report['train_rows']} train, {report['validation_rows']} validation)",
-        f"- labels: {len(report['labels'])}",
-        f"- text length (chars, train): {report['text_chars']}",
-        "",
-        "## Dropped rows by reason",
-        "",
-        "| reason | rows |",
-        "|---|---|",
-        *[f"| {reason} | {n} |" for reason, n in report["dropped"].items()],
-        "",
-        "## Label distribution",
-        "",
-        "| label | train | validation |",
-        "|---|---|---|",
-        *[
-            f"| {label} | {report['label_counts']['train'].get(label, 0)} | "
-            f"{report['label_counts']['validation'].get(label, 0)} |"
-            for label in report["labels"]
-        ],
-        "",
-    ]
-    write_text_atomic(out_dir / "data_report.md", "\n".join(lines))
-    _plot_labels(report, out_dir / "data_report.png")
-
-
-def _plot_labels(report: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    counts = report["label_counts"]["train"]
-    labels = list(counts)
-    height = max(3.0, 0.18 * len(labels))
-    fig, ax = plt.subplots(figsize=(7, height))
-    ax.barh(labels[::-1], [counts[label] for label in labels][::-1])
-    ax.set_xlabel("training rows")
-    ax.set_title("Label distribution (train)")
-    ax.tick_params(axis="y", labelsize=6 if len(labels) > 30 else 9)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)

@@ -115,7 +115,9 @@ def load_classifier(directory: Path) -> tuple[Any, Any]:
     meta = ClassifierMeta.load(directory)
     if not (directory / HEAD_FILE).exists():
         raise ModelError(f"{directory} has no {HEAD_FILE}", fix="re-export the model")
-    encoder = AutoModel.from_pretrained(directory, use_safetensors=True)
+    from llmline.models.adapters import load_body
+
+    encoder = load_body(directory, AutoModel)  # full weights, or the adapter on its pinned base
     model = build_classifier(encoder, meta)
     model.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
     model.eval()

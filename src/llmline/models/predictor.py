@@ -24,6 +24,7 @@ class Predictor(Protocol):
 
 PredictorLoader = Callable[[Path], Predictor]
 PREDICTORS: Registry[PredictorLoader] = Registry("model task")
+BUILTIN_PREDICTOR_MODULES = ("llmline.models.ner", "llmline.models.generator")
 
 
 @dataclass
@@ -86,8 +87,11 @@ def _load_classification(directory: Path) -> Predictor:
 
 def load_predictor(directory: Path) -> Predictor:
     """Load whichever task the directory's llmline_model.json names."""
+    import importlib
     import json
 
+    for module in BUILTIN_PREDICTOR_MODULES:  # task predictors register themselves on import
+        importlib.import_module(module)
     meta_path = directory / MODEL_META
     task = "classification"
     if meta_path.exists():

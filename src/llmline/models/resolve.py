@@ -15,6 +15,7 @@ from llmline.workspace import Workspace
 
 PackagedResolver = Callable[[Workspace], Path]
 PACKAGED_MODELS: Registry[PackagedResolver] = Registry("packaged model")
+BUILTIN_PACKAGED_MODULES = ("llmline.models.smollm2",)
 
 
 @PACKAGED_MODELS.register("minilm")
@@ -32,6 +33,10 @@ def _minilm(workspace: Workspace) -> Path:
 def resolve_model(reference: str, workspace: Workspace) -> Path:
     """Return a local directory holding the model the reference names."""
     if reference.startswith("packaged:"):
+        import importlib
+
+        for module in BUILTIN_PACKAGED_MODULES:  # they register themselves on import
+            importlib.import_module(module)
         return PACKAGED_MODELS.get(reference.removeprefix("packaged:"), key="model")(workspace)
     if reference.startswith("models:/"):
         from llmline.registry.store import download_model

@@ -1,12 +1,18 @@
-"""The FastAPI app: classify, health, readiness, Prometheus metrics and OpenAPI docs."""
+"""The FastAPI app: model routes behind one micro-batcher, keys, limits, metrics and health.
+
+Route modules in `llmline.serve.routes` plug in with `install(app, state, metrics)`; they run
+model calls through `state.batcher` so every route shares one batching queue and one model
+thread, and log predictions through `state.log_predictions` into the monitoring store.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -15,7 +21,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from llmline import __version__
 from llmline.models.predictor import Predictor
+from llmline.serve.auth import KeyStore, RateLimiter, presented_key, route_scope
+from llmline.serve.batching import BatcherClosed, BatchFn, MicroBatcher, QueueFull
 from llmline.serve.metrics import ServiceMetrics
+from llmline.spec import ServeSpec
+
+if TYPE_CHECKING:
+    from llmline.monitor.store import RequestLogger
 
 
 @dataclass
@@ -26,23 +38,107 @@ class ServiceState:
     model_ref: str = ""
     model_info: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    settings: ServeSpec = field(default_factory=lambda: ServeSpec.model_validate({}))
+    batcher: MicroBatcher | None = None
+    request_log: RequestLogger | None = None
+    keys: KeyStore | None = None
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def model_version(self) -> str:
+        return str(self.model_info.get("version", ""))
+
+    def swap(self, predictor: Predictor, model_info: dict[str, Any]) -> None:
+        """Hot reload: new requests see the new model; batches in flight finish on the old one."""
+        with self.lock:
+            self.predictor, self.model_info = predictor, model_info
+
+    async def run_batched(self, fn: BatchFn, items: list[Any], *, group: Hashable) -> list[Any]:
+        """Queue items on the shared micro-batcher and await this request's slice of outputs."""
+        import asyncio
+
+        if self.batcher is None:
+            return list(fn(items))
+        return await asyncio.wrap_future(self.batcher.submit(fn, items, group=group))
+
+    def log_predictions(
+        self, route: str, texts: list[str], results: list[dict[str, Any]], latency_s: float
+    ) -> None:
+        """Hand one row per text to the monitoring store's writer thread (never blocks)."""
+        if self.request_log is not None:
+            self.request_log.log_predictions(
+                route=route,
+                model_ref=self.model_ref,
+                model_version=self.model_version,
+                texts=texts,
+                results=results,
+                latency_s=latency_s,
+            )
 
 
 def create_app(
-    predictor: Predictor | None, *, model_ref: str, model_info: dict[str, Any] | None = None
+    predictor: Predictor | None,
+    *,
+    model_ref: str,
+    model_info: dict[str, Any] | None = None,
+    settings: ServeSpec | None = None,
+    keys: KeyStore | None = None,
+    request_log: RequestLogger | None = None,
 ) -> FastAPI:
+    settings = settings or ServeSpec.model_validate({})
+    metrics = ServiceMetrics()
+    state = ServiceState(
+        predictor,
+        model_ref,
+        model_info or {},
+        settings=settings,
+        keys=keys,
+        request_log=request_log,
+    )
+    state.batcher = MicroBatcher(
+        max_batch_size=settings.max_batch_size,
+        max_wait_ms=settings.max_wait_ms,
+        max_queue=settings.max_queue,
+        on_batch=lambda size, _seconds: metrics.batch_size.observe(size),
+    )
     app = FastAPI(
         title="llmline service",
         version=__version__,
         description="Predictions from a registered llmline model, with lineage in every answer.",
+        lifespan=_lifespan(state),
     )
-    state = ServiceState(predictor, model_ref, model_info or {})
-    metrics = ServiceMetrics()
     app.state.llmline = state
     app.state.metrics = metrics
-    _install_middleware(app, metrics)
+    _install_middleware(app, state, metrics)
     _install_error_handlers(app)
+    _install_health(app, state, metrics)
+    install_routes(app, state, metrics)
+    return app
 
+
+def _lifespan(
+    state: ServiceState,
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        shutdown(state)
+
+    return lifespan
+
+
+def shutdown(state: ServiceState) -> None:
+    """Graceful stop: uvicorn has drained HTTP; finish queued batches, flush the request log."""
+    if state.batcher is not None:
+        state.batcher.close(timeout=state.settings.graceful_timeout_s)
+    for close in state.closers:
+        close()
+    if state.request_log is not None:
+        state.request_log.close()
+
+
+def _install_health(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
     @app.get("/healthz", summary="Liveness: the process answers")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -52,14 +148,12 @@ def create_app(
         if state.predictor is None:
             response.status_code = 503
             return {"status": "loading"}
-        return {"status": "ready", "model": state.model_ref, **state.model_info}
+        queued = state.batcher.pending if state.batcher else 0
+        return {"status": "ready", "model": state.model_ref, "queued": queued, **state.model_info}
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
     def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    install_routes(app, state, metrics)
-    return app
 
 
 def install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
@@ -73,7 +167,8 @@ def install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -
         importlib.import_module(f"{routes.__name__}.{module.name}").install(app, state, metrics)
 
 
-def _install_middleware(app: FastAPI, metrics: ServiceMetrics) -> None:
+def _install_middleware(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
+    # Registered first = innermost: measure sees the final status of every request.
     @app.middleware("http")
     async def measure(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -84,7 +179,59 @@ def _install_middleware(app: FastAPI, metrics: ServiceMetrics) -> None:
         path = getattr(route, "path", "unmatched")
         metrics.requests.labels(path, str(response.status_code)).inc()
         metrics.latency.labels(path).observe(time.perf_counter() - started)
+        if response.status_code >= 500 and state.request_log is not None:
+            state.request_log.log_error(
+                route=path,
+                model_ref=state.model_ref,
+                model_version=state.model_version,
+                status=response.status_code,
+                latency_s=time.perf_counter() - started,
+            )
         return response
+
+    @app.middleware("http")
+    async def authorize(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        scope = route_scope(request.url.path)
+        if state.keys is None or not state.keys.keys or scope is None:
+            return await call_next(request)
+        presented = presented_key(
+            request.headers.get("authorization"), request.headers.get("x-api-key")
+        )
+        key = state.keys.find(presented) if presented else None
+        if key is None:
+            return JSONResponse(
+                {"detail": "missing or unknown API key (send Authorization: Bearer KEY)"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if not key.allows(scope):
+            return JSONResponse({"detail": f"key {key.name!r} may not call {scope}"}, 403)
+        wait = state.limiter.acquire(key)
+        if wait > 0:
+            return _too_many(f"rate limit of key {key.name!r} reached", wait)
+        return await call_next(request)
+
+    @app.middleware("http")
+    async def limit_body(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > state.settings.max_body_bytes:
+            return JSONResponse(
+                {
+                    "detail": f"body of {declared} bytes over the {state.settings.max_body_bytes}"
+                    " byte limit"
+                },
+                status_code=413,
+            )
+        return await call_next(request)
+
+
+def _too_many(detail: str, retry_after: float) -> JSONResponse:
+    seconds = max(1, int(retry_after + 0.999))
+    return JSONResponse({"detail": detail}, status_code=429, headers={"Retry-After": str(seconds)})
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -96,3 +243,13 @@ def _install_error_handlers(app: FastAPI) -> None:
             where = ".".join(str(p) for p in err["loc"] if p != "body") or "body"
             problems.append(f"{where}: {str(err['msg']).removeprefix('Value error, ')}")
         return JSONResponse({"detail": "; ".join(problems), "errors": problems}, status_code=422)
+
+    @app.exception_handler(QueueFull)
+    async def overloaded(request: Request, exc: QueueFull) -> JSONResponse:
+        return _too_many(
+            "the service is at capacity; retry after the given seconds", exc.retry_after
+        )
+
+    @app.exception_handler(BatcherClosed)
+    async def closing(request: Request, exc: BatcherClosed) -> JSONResponse:
+        return JSONResponse({"detail": "the service is shutting down"}, status_code=503)

@@ -13,16 +13,22 @@ class ServiceMetrics:
 
     def __post_init__(self) -> None:
         self.requests = Counter(
-            "llmline_requests", "HTTP requests by route and status code",
-            ["route", "status"], registry=self.registry,
-        )  # fmt: skip
+            "llmline_requests",
+            "HTTP requests by route and status code",
+            ["route", "status"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
-            "llmline_request_latency_seconds", "Request latency by route", ["route"],
+            "llmline_request_latency_seconds",
+            "Request latency by route",
+            ["route"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
-        )  # fmt: skip
+        )
         self.batch_size = Histogram(
-            "llmline_batch_size", "Texts per model call",
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=self.registry,
-        )  # fmt: skip
+            "llmline_batch_size",
+            "Texts per model call",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=self.registry,
+        )
         self.texts = Counter("llmline_texts", "Texts processed", ["route"], registry=self.registry)

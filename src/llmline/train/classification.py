@@ -9,6 +9,7 @@ from typing import Any
 
 from llmline.console import console, progress_bar
 from llmline.data.stage import DataArtifact, read_snapshot
+from llmline.errors import SpecError
 from llmline.models.classifier import ClassifierMeta, build_classifier, save_classifier
 from llmline.models.resolve import resolve_model
 from llmline.spec import PipelineSpec, TrainSpec
@@ -31,7 +32,9 @@ def train_classifier(
     from transformers import AutoModel, AutoTokenizer, Trainer, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
-    from llmline.train.progress import RichProgressCallback
+    from llmline.models.adapters import pin_base
+    from llmline.train import controls
+    from llmline.train.progress import use_rich_progress
 
     started = time.perf_counter()
     cfg = spec.train
@@ -55,6 +58,7 @@ def train_classifier(
         console.print(f"resuming training from {resume}")
     elif cfg.head_init == "probe":
         init_head_from_probe(model, train, cfg, seed=spec.seed)
+    adapter = apply_body_controls(model, cfg, rows=len(train.features))
 
     trainer = Trainer(
         model=model,
@@ -65,12 +69,16 @@ def train_classifier(
         processing_class=tokenizer,
         compute_metrics=classification_metrics,
         optimizers=(build_optimizer(model, cfg), None),
-        callbacks=[RichProgressCallback()],
     )
+    use_rich_progress(trainer)
+    for callback in controls.callbacks(cfg, adapter):
+        trainer.add_callback(callback)
     output = trainer.train(resume_from_checkpoint=resume)
     best = trainer.evaluate()
     model_dir = out_dir / "model"
     save_classifier(trainer.model, tokenizer, model_dir)
+    if adapter is not None:  # the adapter is saved alone: pin the base it belongs to
+        pin_base(model_dir, cfg.base_model, base_dir)
     seconds = time.perf_counter() - started
     console.print(
         f"[bold]train[/]: {output.global_step} steps in {seconds:.0f}s, "
@@ -82,6 +90,34 @@ def train_classifier(
         seconds=seconds,
         steps=output.global_step,
     )
+
+
+def apply_body_controls(model: Any, cfg: TrainSpec, *, rows: int) -> Any:
+    """Freeze parts of the encoder and/or wrap it in a PEFT adapter (the head always trains).
+
+    Returns the PEFT-wrapped encoder, or None when the whole encoder is fine-tuned.
+    """
+    import math
+
+    from llmline.train import controls
+
+    controls.apply_freeze(model.encoder, cfg.freeze)
+    if cfg.peft is None:
+        return None
+    if cfg.peft.method in ("prefix", "prompt"):
+        # Virtual tokens change the sequence the pooling sees; the token-level heads (ner,
+        # causal_lm) support them, the pooled sentence classifier does not yet.
+        raise SpecError(
+            f"peft method {cfg.peft.method!r} is not supported by the classification head",
+            where="train.peft.method",
+            fix="use lora, adalora or ia3 for classification",
+        )
+    steps = cfg.max_steps or math.ceil(rows / cfg.batch_size * cfg.epochs)
+    model.encoder = controls.apply_peft(
+        model.encoder, cfg.peft, task_type="FEATURE_EXTRACTION", total_steps=steps
+    )
+    model.meta.extra["peft"] = cfg.peft.model_dump()
+    return model.encoder
 
 
 def encode_split(path: Path, tokenizer: Any, labels: list[str], max_length: int) -> EncodedSplit:
@@ -124,7 +160,7 @@ def training_arguments(cfg: TrainSpec, output_dir: Path, *, seed: int) -> Any:
         save_strategy="epoch",
         save_total_limit=2,
         load_best_model_at_end=True,
-        metric_for_best_model="accuracy",
+        metric_for_best_model=cfg.metric_for_best or "accuracy",
         greater_is_better=True,
         train_sampling_strategy="group_by_length",
         logging_steps=20,

@@ -30,7 +30,20 @@ class TrainResult:
 TrainFn = Callable[["PipelineSpec", "DataArtifact", Path, "Workspace"], TrainResult]
 TASK_HEADS: Registry[TrainFn] = Registry("task")
 
-BUILTIN_HEAD_MODULES = ("llmline.train.classification",)
+# Tasks whose data is not one label per text (NER tags, chat turns) register their own data
+# preparation and evaluation; tasks that do not keep the generic classification ones.
+DataFn = Callable[["PipelineSpec", Path], "DataArtifact"]
+TASK_DATA: Registry[DataFn] = Registry("task data preparation")
+EvaluateFn = Callable[["PipelineSpec", Path, Path, Path], dict[str, Any]]
+"""(spec, model_dir, validation snapshot, eval out_dir) -> report with rows, accuracy,
+macro_f1, gates and passed (the keys the register stage reads)."""
+TASK_EVALUATORS: Registry[EvaluateFn] = Registry("task evaluation")
+
+BUILTIN_HEAD_MODULES = (
+    "llmline.train.classification",
+    "llmline.train.ner",
+    "llmline.train.causal_lm",
+)
 
 
 def load_heads() -> Registry[TrainFn]:

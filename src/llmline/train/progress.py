@@ -44,3 +44,12 @@ class RichProgressCallback(TrainerCallback):  # type: ignore[misc]
             shown = {k: round(v, 4) for k, v in metrics.items() if k.startswith("eval_")}
             accuracy = shown.get("eval_accuracy")
             console.print(f"  step {state.global_step}: validation accuracy {accuracy}, {shown}")
+
+
+def use_rich_progress(trainer: Any) -> None:
+    """Swap the Trainer's dict-printing and tqdm callbacks for one rich bar per epoch."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(RichProgressCallback())

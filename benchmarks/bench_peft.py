@@ -1,0 +1,110 @@
+"""Banking77 with MiniLM-L6: full fine-tuning vs LoRA vs AdaLoRA vs IA3, one script, one table.
+
+    .venv/bin/python benchmarks/bench_peft.py [--data-dir ../shared/datasets/banking77]
+        [--rows 3000] [--steps 60] [--methods full,lora,adalora,ia3]
+
+Each method runs in its own process (so peak RSS is its own) through the same chain as
+`recipes/banking77-intents.yaml`, on the same seeded slice, with the same probe-initialised
+head and step budget; only `train.peft` differs. Reports trainable parameters, training time,
+peak memory and validation accuracy, with ratios to full fine-tuning. Prefix and prompt tuning
+are refused by the pooled sentence classifier (see train/classification.py) and so are not rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PEFT = {
+    "full": None,
+    "lora": {"method": "lora", "r": 8, "alpha": 16},
+    "adalora": {"method": "adalora", "r": 8, "alpha": 16},
+    "ia3": {"method": "ia3"},
+}
+LEARNING_RATE = {"full": 5e-5, "lora": 1e-3, "adalora": 1e-3, "ia3": 3e-3}
+
+
+def one_run(method: str, data_dir: str, rows: int, steps: int, workspace: str) -> dict:
+    """Train + evaluate one method in this process; print a JSON line for the parent."""
+    import resource
+
+    from llmline.chain import run_chain
+    from llmline.spec import load_spec
+    from llmline.train.controls import count_parameters
+    from llmline.workspace import Workspace
+
+    spec = load_spec(ROOT / "recipes/banking77-intents.yaml", {"data_dir": data_dir})
+    spec.name = f"bench-peft-{method}"
+    spec.data.max_rows = rows
+    spec.train.max_steps = steps
+    spec.train.learning_rate = LEARNING_RATE[method]
+    if PEFT[method] is not None:
+        spec.train.peft = PEFT[method]  # type: ignore[assignment]  (validated on assignment)
+    ctx = run_chain(spec, Workspace.resolve(workspace), until="evaluate")
+    from llmline.models.predictor import load_predictor
+
+    model = load_predictor(ctx.run.model_dir).model  # type: ignore[attr-defined]
+    trainable = _trainable(model, method)
+    return {
+        "method": method, "trainable": trainable, "total": count_parameters(model)[1],
+        "train_seconds": ctx.results["train"]["result"]["seconds"],
+        "steps": ctx.results["train"]["result"]["steps"],
+        "accuracy": ctx.results["evaluate"]["result"]["accuracy"],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }  # fmt: skip
+
+
+def _trainable(model: object, method: str) -> int:
+    """Parameters the method trains: adapter + head (loading marks everything trainable)."""
+    if method == "full":
+        return sum(p.numel() for p in model.parameters())  # type: ignore[attr-defined]
+    names = ("lora_", "ia3_", "head.")
+    return sum(
+        p.numel()
+        for n, p in model.named_parameters()  # type: ignore[attr-defined]
+        if any(k in n for k in names)
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=str(ROOT.parent / "shared/datasets/banking77"))
+    parser.add_argument("--rows", type=int, default=3000, help="Banking77 rows used (seeded)")
+    parser.add_argument("--steps", type=int, default=60, help="optimiser steps per method")
+    parser.add_argument("--methods", default="full,lora,adalora,ia3")
+    parser.add_argument("--workspace", default="/tmp/bench-peft")
+    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--output", type=Path, default=Path("/tmp/bench-peft/peft.json"))
+    args = parser.parse_args()
+    if args.one:
+        result = one_run(args.one, args.data_dir, args.rows, args.steps, args.workspace)
+        print("RESULT " + json.dumps(result))
+        return
+    results = []
+    for method in args.methods.split(","):
+        command = [sys.executable, __file__, "--one", method, "--data-dir", args.data_dir,
+                   "--rows", str(args.rows), "--steps", str(args.steps),
+                   "--workspace", args.workspace]  # fmt: skip
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+        results.append(json.loads(line.removeprefix("RESULT ")))
+        print(f"done: {results[-1]}", file=sys.stderr)
+    full = next((r for r in results if r["method"] == "full"), results[0])
+    print("| method | trainable params | share | train time | vs full | peak RSS | val accuracy |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        print(
+            f"| {r['method']} | {r['trainable']:,} | {r['trainable'] / r['total']:.2%} | "
+            f"{r['train_seconds']:.0f}s | {r['train_seconds'] / full['train_seconds']:.2f}x | "
+            f"{r['peak_rss_mb']:.0f} MB | {r['accuracy']:.4f} |"
+        )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Governance: bias and safety checks, explanations, model cards and the audit log."""

@@ -1,0 +1,140 @@
+"""NER inference: words tagged by their first word piece, IOB2 decoded into character spans.
+
+Registered in PREDICTORS as `ner`, so `llmline predict`, `llmline serve` (POST /v1/ner) and
+the evaluate stage load it from any saved token-classification model (full or adapter).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from llmline.models.classifier import ClassifierMeta
+from llmline.models.predictor import PREDICTORS, Predictor
+
+# CoNLL-like words: runs of word characters (keeping inner - ' . as in 1996-08-22, U.S, o'clock)
+# or single punctuation marks. Used for span inputs and for raw text at prediction time.
+WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]")
+
+
+def words_with_offsets(text: str) -> list[tuple[str, int, int]]:
+    """Split raw text into CoNLL-like words with their character offsets."""
+    return [(m.group(), m.start(), m.end()) for m in WORD.finditer(text)]
+
+
+def label_config(tags: list[str]) -> dict[str, Any]:
+    """num_labels/id2label/label2id for AutoModelForTokenClassification."""
+    return {
+        "num_labels": len(tags),
+        "id2label": dict(enumerate(tags)),
+        "label2id": {t: i for i, t in enumerate(tags)},
+    }
+
+
+@dataclass
+class NerPredictor:
+    model: Any
+    tokenizer: Any
+    meta: ClassifierMeta
+    batch_size: int = 32
+    task: str = "ner"
+
+    @property
+    def labels(self) -> list[str]:
+        return self.meta.labels
+
+    def tag_words(self, sentences: Sequence[list[str]]) -> list[list[str]]:
+        """One tag per word; words past max_length (truncated) get O."""
+        return [[self.labels[i] for i, _ in row] for row in self._word_scores(sentences)]
+
+    def _word_scores(self, sentences: Sequence[list[str]]) -> list[list[tuple[int, float]]]:
+        import torch
+
+        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+        out: list[list[tuple[int, float]]] = [[] for _ in sentences]
+        outside = self.labels.index("O") if "O" in self.labels else 0
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start : start + self.batch_size]
+                batch = self.tokenizer(
+                    [list(sentences[i]) for i in chunk], is_split_into_words=True,
+                    truncation=True, max_length=self.meta.max_length, padding=True,
+                    return_tensors="pt",
+                )  # fmt: skip
+                logits = self.model(
+                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+                ).logits
+                probs = torch.softmax(logits.float(), dim=-1)
+                for row, index in enumerate(chunk):
+                    words = [(outside, 1.0)] * len(sentences[index])
+                    seen: set[int] = set()
+                    for piece, word in enumerate(batch.word_ids(row)):
+                        if word is None or word in seen:
+                            continue
+                        seen.add(word)
+                        score, label = probs[row, piece].max(-1)
+                        words[word] = (int(label), float(score))
+                    out[index] = words
+        return out
+
+    def predict(self, texts: Sequence[str], *, top_k: int = 1) -> list[dict[str, Any]]:
+        """Entity spans with character offsets into each text (top_k is not used by NER)."""
+        words = [words_with_offsets(text) for text in texts]
+        scores = self._word_scores([[w for w, _, _ in row] for row in words])
+        results = []
+        for text, row_words, row_scores in zip(texts, words, scores, strict=True):
+            entities = decode_entities(text, row_words, row_scores, self.labels)
+            results.append({"entities": entities, "label": _summary(entities)})
+        return results
+
+
+def decode_entities(
+    text: str,
+    words: list[tuple[str, int, int]],
+    scores: list[tuple[int, float]],
+    labels: list[str],
+) -> list[dict[str, Any]]:
+    """IOB2 -> spans; an I- tag that does not continue its type starts a new entity."""
+    entities: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    for (_, start, end), (label_id, score) in zip(words, scores, strict=True):
+        tag = labels[label_id]
+        kind = tag[2:] if tag[:2] in ("B-", "I-") else None
+        continues = current is not None and tag.startswith("I-") and current["label"] == kind
+        if continues and current is not None:
+            current["end"] = end
+            current["scores"].append(score)
+            continue
+        current = None
+        if kind is not None:
+            current = {"label": kind, "start": start, "end": end, "scores": [score]}
+            entities.append(current)
+    for entity in entities:
+        scores_of = entity.pop("scores")
+        entity["text"] = text[entity["start"] : entity["end"]]
+        entity["score"] = round(sum(scores_of) / len(scores_of), 4)
+    return entities
+
+
+def _summary(entities: list[dict[str, Any]]) -> str:
+    """A one-line label for tools that expect one (e.g. predict's table): the types found."""
+    return ",".join(sorted({e["label"] for e in entities})) or "O"
+
+
+def load_ner_predictor(directory: Path) -> NerPredictor:
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from llmline.models.adapters import load_body
+
+    meta = ClassifierMeta.load(directory)
+    model = load_body(directory, AutoModelForTokenClassification, **label_config(meta.labels))
+    model.eval()
+    return NerPredictor(model, AutoTokenizer.from_pretrained(directory), meta)
+
+
+@PREDICTORS.register("ner")
+def _load_ner(directory: Path) -> Predictor:
+    return cast(Predictor, load_ner_predictor(directory))

@@ -1,0 +1,1 @@
+"""The monitor link: request store, reference statistics, drift tests, alerts, re-training."""

@@ -1,0 +1,1 @@
+"""The optimize link: quantized, ONNX, pruned and distilled variants, measured and gated."""

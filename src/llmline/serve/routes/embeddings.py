@@ -1,0 +1,80 @@
+"""POST /v1/embeddings: sentence vectors from the model's encoder (OpenAI response shape)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from llmline.serve.app import ServiceState
+from llmline.serve.metrics import ServiceMetrics
+from llmline.serve.routes.classify import text_limit_error
+from llmline.serve.schemas import EmbeddingsRequest, EmbeddingsResponse
+
+
+def embed_texts(predictor: Any, texts: Sequence[str]) -> list[list[float]]:
+    """Pooled (and, like training, normalised) encoder output for each text.
+
+    ONNX predictors carry their own `embed`; a torch classifier exposes its encoder through
+    `model.embed`, which is the exact pooling its head was trained on.
+    """
+    if hasattr(predictor, "embed"):
+        return [list(map(float, row)) for row in predictor.embed(list(texts))]
+    import torch
+
+    batch = predictor.tokenizer(
+        list(texts),
+        padding=True,
+        truncation=True,
+        max_length=predictor.meta.max_length,
+        return_tensors="pt",
+    )
+    with torch.inference_mode():
+        vectors = predictor.model.embed(batch["input_ids"], batch["attention_mask"])
+    return vectors.float().tolist()
+
+
+def supports_embeddings(predictor: Any) -> bool:
+    return hasattr(predictor, "embed") or hasattr(getattr(predictor, "model", None), "embed")
+
+
+def install(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
+    @app.post("/v1/embeddings", response_model=EmbeddingsResponse, summary="Embed texts")
+    async def embeddings(body: EmbeddingsRequest) -> EmbeddingsResponse | JSONResponse:
+        predictor = state.predictor
+        if predictor is None:
+            return JSONResponse({"detail": "model is loading, retry shortly"}, status_code=503)
+        if not supports_embeddings(predictor):
+            return JSONResponse(
+                {"detail": f"this {predictor.task} model has no sentence encoder"},
+                status_code=400,
+            )
+        texts = body.texts
+        if (error := text_limit_error(state, texts)) is not None:
+            return error
+        started = time.perf_counter()
+        metrics.texts.labels("/v1/embeddings").inc(len(texts))
+        vectors = await state.run_batched(
+            lambda items: embed_texts(predictor, items), texts, group=("embed", id(predictor))
+        )
+        tokens = _token_count(predictor, texts)
+        state.log_predictions(
+            "/v1/embeddings", texts, [{} for _ in texts], time.perf_counter() - started
+        )
+        return EmbeddingsResponse.model_validate(
+            {
+                "model": state.model_ref,
+                "data": [{"index": i, "embedding": v} for i, v in enumerate(vectors)],
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
+
+def _token_count(predictor: Any, texts: list[str]) -> int:
+    tokenizer = getattr(predictor, "tokenizer", None)
+    if tokenizer is None:
+        return sum(len(t.split()) for t in texts)
+    return sum(len(ids) for ids in tokenizer(texts, truncation=True)["input_ids"])

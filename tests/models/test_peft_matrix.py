@@ -1,0 +1,152 @@
+"""Every PEFT method on every task head: trains a step, saves alone, reloads identically;
+mergeable adapters merge with the logits check."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llmline.errors import ModelError
+from llmline.models.adapters import load_body, pin_base
+from llmline.models.classifier import ClassifierMeta
+from llmline.spec import PeftSpec, TrainSpec
+from llmline.train.controls import apply_peft
+
+TEXTS = ["where is my new card", "Anna flew to Paris"]
+METHODS = ["lora", "adalora", "ia3", "prefix", "prompt"]
+
+
+def _one_step(model: Any, batch: dict[str, Any], labels: Any) -> None:
+    import torch
+
+    model.train()
+    optimiser = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
+    out = model(**batch, labels=labels)
+    loss = out["loss"] if isinstance(out, dict) else out.loss
+    loss.backward()
+    optimiser.step()
+    model.eval()
+
+
+def _logits(model: Any, batch: dict[str, Any]) -> Any:
+    import torch
+
+    with torch.inference_mode():
+        out = model(**batch)
+    return (out["logits"] if isinstance(out, dict) else out.logits).float()
+
+
+@pytest.mark.parametrize("method", ["lora", "adalora", "ia3", "prefix"])
+def test_ner_adapter_trains_saves_alone_and_reloads(
+    method: str, tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from llmline.models.ner import label_config
+
+    config = label_config(["O", "B-PER", "I-PER"])
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert_dir)
+    base = AutoModelForTokenClassification.from_pretrained(tiny_bert_dir, **config)
+    model = apply_peft(base, PeftSpec(method=method, virtual_tokens=4), task_type="TOKEN_CLS",
+                       total_steps=20)  # fmt: skip
+    batch = dict(tokenizer(TEXTS, padding=True, return_tensors="pt"))
+    batch.pop("token_type_ids", None)
+    labels = torch.zeros_like(batch["input_ids"])
+    _one_step(model, batch, labels)
+    expected = _logits(model, batch)
+    model.save_pretrained(tmp_path, safe_serialization=True)
+    pin_base(tmp_path, str(tiny_bert_dir), tiny_bert_dir)
+    assert not (tmp_path / "model.safetensors").exists()
+    reloaded = load_body(tmp_path, AutoModelForTokenClassification, **config).eval()
+    assert torch.allclose(_logits(reloaded, batch), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_causal_lm_adapter_trains_saves_alone_and_reloads(
+    method: str, tiny_llama_dir: Path, tmp_path: Path
+) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    base = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    model = apply_peft(base, PeftSpec(method=method, virtual_tokens=4), task_type="CAUSAL_LM",
+                       total_steps=20)  # fmt: skip
+    batch = dict(tokenizer(TEXTS, padding=True, return_tensors="pt"))
+    batch.pop("token_type_ids", None)
+    _one_step(model, batch, batch["input_ids"])
+    expected = _logits(model, batch)
+    model.save_pretrained(tmp_path, safe_serialization=True)
+    pin_base(tmp_path, str(tiny_llama_dir), tiny_llama_dir)
+    reloaded = load_body(tmp_path, AutoModelForCausalLM).eval()
+    assert torch.allclose(_logits(reloaded, batch), expected, atol=1e-5)
+
+
+def _classifier_with_adapter(method: str, base_dir: Path, out: Path) -> Path:
+    from transformers import AutoModel, AutoTokenizer
+
+    from llmline.models.classifier import build_classifier, save_classifier
+    from llmline.train.classification import apply_body_controls
+
+    meta = ClassifierMeta(labels=["a", "b"], max_length=16, base_model=str(base_dir))
+    model = build_classifier(AutoModel.from_pretrained(base_dir), meta)
+    cfg = TrainSpec(peft=PeftSpec(method=method, r=4, target_modules=None), max_steps=5)
+    assert apply_body_controls(model, cfg, rows=10) is not None
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
+    import torch
+
+    _one_step(model, {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]},
+              torch.tensor([0, 1]))  # fmt: skip
+    save_classifier(model, tokenizer, out)
+    pin_base(out, str(base_dir), base_dir)
+    return out
+
+
+@pytest.mark.parametrize("method", ["lora", "adalora", "ia3"])
+def test_classifier_adapter_merges_within_tolerance(
+    method: str, tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    from llmline.models.merge import merge_adapter
+    from llmline.models.predictor import load_predictor
+
+    adapter = _classifier_with_adapter(method, tiny_bert_dir, tmp_path / "adapter")
+    assert (adapter / "adapter_model.safetensors").exists()
+    result = merge_adapter(adapter, tmp_path / "merged")
+    assert result.max_abs_diff < 1e-4
+    assert (tmp_path / "merged" / "model.safetensors").exists()
+    meta = json.loads((tmp_path / "merged" / "llmline_model.json").read_text())
+    assert meta["extra"]["merged_from"]["peft"]["method"] == method
+    merged = load_predictor(tmp_path / "merged").predict(TEXTS)
+    original = load_predictor(adapter).predict(TEXTS)
+    for a, b in zip(merged, original, strict=True):
+        assert a["label"] == b["label"] and a["score"] == pytest.approx(b["score"], abs=1e-4)
+
+
+def test_prompt_methods_refused_where_they_do_not_fit(tiny_bert_dir: Path) -> None:
+    from transformers import AutoModelForTokenClassification
+
+    from llmline.errors import SpecError
+
+    with pytest.raises(SpecError, match="not supported by the classification head"):
+        _classifier_with_adapter("prefix", tiny_bert_dir, Path("/nonexistent"))
+    model = AutoModelForTokenClassification.from_pretrained(tiny_bert_dir, num_labels=3)
+    with pytest.raises(SpecError, match="token classification"):
+        apply_peft(model, PeftSpec(method="prompt"), task_type="TOKEN_CLS", total_steps=5)
+
+
+def test_changed_base_is_refused(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_bert_dir, base)
+    adapter = _classifier_with_adapter("lora", base, tmp_path / "adapter")
+    (base / "config.json").write_text((base / "config.json").read_text() + "\n")
+    from llmline.models.predictor import load_predictor
+
+    with pytest.raises(ModelError, match="sha256"):
+        load_predictor(adapter)

@@ -1,0 +1,34 @@
+"""packaged:smollm2: converted from the GGUF once, cached, and a working chat model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("gguf")
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_smollm2_converts_once_and_answers(tmp_path: Path) -> None:
+    from llmline.models.classifier import ClassifierMeta
+    from llmline.models.generator import Generator
+    from llmline.models.resolve import resolve_model
+    from llmline.train.causal_lm import load_causal_lm
+    from llmline.workspace import Workspace
+
+    workspace = Workspace.resolve(tmp_path / "ws")
+    directory = resolve_model("packaged:smollm2", workspace)
+    assert directory == workspace.cache / "smollm2-135m-instruct"
+    assert (directory / "model.safetensors").stat().st_size > 400_000_000
+    converted_at = (directory / "model.safetensors").stat().st_mtime_ns
+    assert resolve_model("packaged:smollm2", workspace) == directory
+    assert (directory / "model.safetensors").stat().st_mtime_ns == converted_at  # not redone
+
+    model, tokenizer = load_causal_lm(directory)
+    generator = Generator(model.eval(), tokenizer, ClassifierMeta(labels=[], task="causal_lm"))
+    prompt = generator.chat_prompt([{"role": "user", "content": "What is the capital of France?"}])
+    answer = generator.generate([prompt], max_new_tokens=12)[0]
+    assert "Paris" in answer.text
+    assert answer.finish_reason in {"stop", "length"}

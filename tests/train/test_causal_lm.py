@@ -1,0 +1,96 @@
+"""Instruction tuning: assistant-only loss masks, chat data, a LoRA run through the chain."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from llmline.chain import run_chain
+from llmline.errors import DataError
+from llmline.spec import GenerationSpec, SourceSpec, load_spec
+from llmline.train.causal_lm import IGNORE, encode_conversation, rouge_l
+from llmline.train.chat_data import apply_generation_settings, row_to_messages
+from llmline.workspace import Workspace
+from tests.models.conftest import build_tiny_llama
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama-train"))
+
+
+def test_loss_only_on_assistant_turns(tiny_llama: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
+    messages = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "where is my card"},
+        {"role": "assistant", "content": "card arrival"},
+        {"role": "user", "content": "and my money"},
+        {"role": "assistant", "content": "balance"},
+    ]
+    feature = encode_conversation(messages, tokenizer, max_length=256)
+    learned = [i for i, label in zip(feature["input_ids"], feature["labels"], strict=True)
+               if label != IGNORE]  # fmt: skip
+    text = tokenizer.decode(learned)
+    assert "card arrival" in text and "balance" in text
+    assert "where" not in text and "brief" not in text and "money" not in text
+    assert "<|im_end|>" in text  # the model learns to end its turn
+
+
+def test_pairs_and_label_columns_become_chat_turns() -> None:
+    source = SourceSpec(path=Path("x.csv"), text_column="text", label_column="category")
+    pair = row_to_messages({"text": "lost card", "category": "lost_or_stolen_card"}, source,
+                           where="x")  # fmt: skip
+    assert pair == [{"role": "user", "content": "lost card"},
+                    {"role": "assistant", "content": "lost_or_stolen_card"}]  # fmt: skip
+    with pytest.raises(DataError, match="last message"):
+        row_to_messages({"messages": [{"role": "user", "content": "hi"}]}, source, where="x:1")
+    gen = GenerationSpec(system_prompt="Name the intent.", prompt_template="Q: {text}")
+    templated = apply_generation_settings(pair, gen)
+    assert templated[0] == {"role": "system", "content": "Name the intent."}
+    assert templated[1]["content"] == "Q: lost card"
+
+
+def test_rouge_l() -> None:
+    assert rouge_l("card arrival", "card arrival") == 1.0
+    assert rouge_l("card arrival", "nothing") == 0.0
+    assert rouge_l("the card has arrived", "the card arrived") == pytest.approx(2 * 1 * 0.75 / 1.75)
+
+
+@pytest.mark.slow
+def test_lora_instruction_tuning_through_the_chain(tmp_path: Path, tiny_llama: Path) -> None:
+    from llmline.models.predictor import load_predictor
+
+    rows = [{"messages": [{"role": "user", "content": f"say {w}"},
+                          {"role": "assistant", "content": w}]}
+            for w in ["apple", "banana", "cherry", "grape"] * 6]  # fmt: skip
+    rows = [dict(r, id=i) for i, r in enumerate(rows)]  # distinct rows survive dedup
+    data = tmp_path / "chat.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    spec_path = tmp_path / "chat.yaml"
+    spec_path.write_text(
+        "name: toy-chat\ntask: causal_lm\n"
+        f"data:\n  source: {{path: {data}}}\n  validation_fraction: 0.25\n  dedup: false\n"
+        f"train:\n  base_model: {tiny_llama}\n  epochs: 1\n  batch_size: 4\n"
+        "  learning_rate: 1.0e-2\n  max_length: 64\n"
+        "  peft: {method: lora, r: 4, alpha: 8, target_modules: [q_proj, v_proj]}\n"
+        "  generation: {max_new_tokens: 4, system_prompt: Answer with one word.}\n",
+        encoding="utf-8",
+    )
+    ctx = run_chain(load_spec(spec_path), Workspace.resolve(tmp_path / "ws"), until="evaluate")
+    model_dir = ctx.run.model_dir
+    assert (model_dir / "adapter_model.safetensors").exists()
+    assert not (model_dir / "model.safetensors").exists()  # the adapter is saved alone
+    pin = json.loads((model_dir / "base.json").read_text())
+    assert pin["reference"] == str(tiny_llama) and len(pin["sha256"]) == 64
+    report = json.loads((ctx.run.eval_dir / "report.json").read_text())
+    assert report["rows"] == 6 and report["perplexity"] > 1.0
+    assert 0.0 <= report["exact_match"] <= 1.0 and len(report["samples"]) == 6
+    generator = load_predictor(model_dir)
+    assert generator.task == "causal_lm"
+    assert generator.settings.system_prompt == "Answer with one word."
+    assert isinstance(generator.predict(["say apple"])[0]["text"], str)

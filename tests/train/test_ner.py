@@ -1,0 +1,118 @@
+"""NER: CoNLL reading, span conversion, word-piece alignment, seqeval, the chain end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from llmline.chain import run_chain
+from llmline.data.conll import read_conll
+from llmline.errors import DataError
+from llmline.models.ner import decode_entities, words_with_offsets
+from llmline.spec import SourceSpec, load_spec
+from llmline.train.ner import IGNORE, align_labels, seqeval_report
+from llmline.train.token_data import spans_to_tags
+from llmline.workspace import Workspace
+
+PEOPLE = ["Anna Smith", "John Miller", "Maria Garcia", "Peter Brown", "Laura Chen"]
+PLACES = ["Paris", "Berlin", "Madrid", "Tokyo", "Boston"]
+
+
+def write_conll(path: Path, rows: int = 40) -> Path:
+    lines = ["-DOCSTART- O", ""]
+    for i in range(rows):
+        first, last = PEOPLE[i % 5].split()
+        place = PLACES[(i * 3) % 5]
+        lines += [f"{first} B-PER ", f"{last} I-PER", "visited O", f"{place} B-LOC", ". O", ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def test_conll_reader_skips_docstart_and_keeps_tags(tmp_path: Path) -> None:
+    rows = list(read_conll(SourceSpec(path=write_conll(tmp_path / "a.txt", 2))))
+    assert len(rows) == 2
+    assert rows[0]["tokens"] == ["Anna", "Smith", "visited", "Paris", "."]
+    assert rows[0]["tags"] == ["B-PER", "I-PER", "O", "B-LOC", "O"]
+
+
+def test_conll_line_without_tag_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_text("Anna B-PER\nvisited\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"bad.txt:2"):
+        list(read_conll(SourceSpec(path=path)))
+
+
+def test_spans_become_iob2_tags() -> None:
+    text = "Anna Smith flew to New York."
+    sentence = spans_to_tags(
+        text, [{"start": 0, "end": 10, "label": "PER"}, {"start": 19, "end": 27, "label": "LOC"}],
+        where="x",
+    )  # fmt: skip
+    assert sentence.tokens == ["Anna", "Smith", "flew", "to", "New", "York", "."]
+    assert sentence.tags == ["B-PER", "I-PER", "O", "O", "B-LOC", "I-LOC", "O"]
+
+
+def test_first_piece_labelled_others_ignored_or_all() -> None:
+    tags = ["O", "B-PER", "I-PER"]
+    word_ids = [None, 0, 0, 1, None]
+    assert align_labels(word_ids, [1, 0], label_all_tokens=False, tags=tags) == [
+        IGNORE, 1, IGNORE, 0, IGNORE,
+    ]  # fmt: skip
+    assert align_labels(word_ids, [1, 0], label_all_tokens=True, tags=tags) == [
+        IGNORE, 1, 2, 0, IGNORE,
+    ]  # fmt: skip
+
+
+def test_seqeval_scores_entities_not_tokens() -> None:
+    gold = [["B-PER", "I-PER", "O", "B-LOC"]]
+    half = [["B-PER", "O", "O", "B-LOC"]]  # 3 of 4 tokens right, but PER span is wrong
+    report = seqeval_report(gold, half)
+    assert report["accuracy"] == 0.75
+    assert report["entity_f1"] == 0.5
+    assert report["per_type"]["LOC"]["f1"] == 1.0 and report["per_type"]["PER"]["f1"] == 0.0
+
+
+def test_decode_entities_gives_character_offsets() -> None:
+    text = "Ms Anna Smith lives in  Paris"
+    words = words_with_offsets(text)
+    labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    ids = [0, 1, 2, 0, 0, 3]
+    entities = decode_entities(text, words, [(i, 0.9) for i in ids], labels)
+    assert [(e["label"], e["text"]) for e in entities] == [("PER", "Anna Smith"), ("LOC", "Paris")]
+    assert text[entities[1]["start"] : entities[1]["end"]] == "Paris"
+
+
+def ner_spec(tmp_path: Path, data: Path, base: Path, extra: str = "") -> Path:
+    path = tmp_path / "ner.yaml"
+    path.write_text(
+        "name: toy-ner\ntask: ner\n"
+        f"data:\n  source: {{path: {data}}}\n  validation_fraction: 0.25\n  dedup: false\n"
+        f"train:\n  base_model: {base}\n  epochs: 2\n  batch_size: 8\n  learning_rate: 5.0e-3\n"
+        f"  max_length: 32\n{extra}"
+        "evaluate:\n  gates: {min_accuracy: 0.1}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.slow
+def test_ner_chain_trains_evaluates_registers_and_predicts(
+    tmp_path: Path, tiny_bert_dir: Path
+) -> None:
+    from llmline.models.predictor import load_predictor
+
+    spec = load_spec(ner_spec(tmp_path, write_conll(tmp_path / "train.txt"), tiny_bert_dir))
+    ctx = run_chain(spec, Workspace.resolve(tmp_path / "ws"))
+    report = json.loads((ctx.run.eval_dir / "report.json").read_text())
+    assert set(report["per_type"]) == {"LOC", "PER"}
+    assert report["entity_f1"] > 0.5  # trivially learnable toy data
+    assert ctx.results["register"]["result"]["alias"] == "champion"
+    predictor = load_predictor(ctx.run.model_dir)
+    assert predictor.task == "ner"
+    text = "Maria Garcia visited Tokyo ."
+    entities = predictor.predict([text])[0]["entities"]
+    for entity in entities:
+        assert text[entity["start"] : entity["end"]] == entity["text"]
+        assert entity["label"] in {"PER", "LOC"}
