@@ -42,8 +42,11 @@ def test_chain_runs_caches_and_registers(
         "eval/report.md",
         "eval/confusion.png",
         "spec.yaml",
+        "card.md",
     ):
         assert (run_dir / name).exists(), name
+    card = (run_dir / "card.md").read_text()
+    assert manifest["stages"]["data"]["outputs"]["train"]["sha256"] in card  # facts, not prose
     report = json.loads((run_dir / "eval/report.json").read_text())
     assert set(report["per_class"]) == {"neg", "pos"}
 

@@ -302,6 +302,14 @@ class TrainSpec(StrictModel):
     warmup_ratio: float = Field(0.06, ge=0, lt=1)
     scheduler: Literal["linear", "cosine", "constant_with_warmup"] = "linear"
     label_smoothing: float = Field(0.0, ge=0, lt=1)
+    head_dropout: float = Field(
+        0.0, ge=0, lt=1,
+        description="Dropout on the pooled embedding before the head; 0 keeps the logits of a "
+        "probe-initialised head intact.",
+    )  # fmt: skip
+    max_grad_norm: float | None = Field(
+        1.0, gt=0, description="Clip the gradient norm to this; null disables clipping."
+    )
     probe_c: float = Field(10.0, gt=0, description="Inverse regularisation of the probe head.")
     probe_max_rows: int | None = Field(
         None, gt=0, description="Fit the probe on at most this many training rows."
@@ -442,7 +450,7 @@ class CardSpec(StrictModel):
     """Model card and datasheet, generated from the run's artifacts after registration."""
 
     enabled: bool = Field(
-        False, description="Write card.md, card.html and datasheet.md after registration."
+        True, description="Write card.md, card.html and datasheet.md after registration."
     )
     intended_use: str = Field("", description="What the model is for, in the owner's words.")
     out_of_scope: str = Field("", description="Uses the model must not be put to.")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -126,6 +128,34 @@ def test_block_policy_answers_400_and_checks_outputs(
     )
     withheld = client.post("/v1/echo", json={"say": "I will kill you"})
     assert withheld.status_code == 422 and "withheld" in withheld.json()["detail"]
+
+
+def test_streamed_output_is_cut_when_it_turns_harmful(
+    tiny_classifier: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from fastapi.responses import StreamingResponse
+
+    policy = "routes:\n  /v1/stream: {input: pass, output: block}\n"
+    app = _app(tiny_classifier, monkeypatch, policy, tmp_path)
+
+    @app.post("/v1/stream")
+    def stream(body: dict) -> StreamingResponse:  # type: ignore[type-arg]
+        def events() -> Any:
+            for word in body["say"].split():
+                chunk = {"choices": [{"index": 0, "delta": {"content": word + " "}}]}
+                yield f"data: {json.dumps(chunk)}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    client = TestClient(app)
+    clean = client.post("/v1/stream", json={"say": "your card is on its way"}).text
+    assert '"way "' in clean and "safety_block" not in clean
+    cut = client.post("/v1/stream", json={"say": "I will kill you and then more words"}).text
+    assert "safety_block" in cut and "violence" in cut
+    assert '"more "' not in cut and '"kill "' in cut  # cut right after the harmful word
+    metrics = client.get("/metrics").text
+    assert 'direction="output",route="/v1/stream"' in metrics
 
 
 def test_a_bad_policy_file_is_one_clear_error(

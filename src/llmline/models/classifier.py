@@ -57,7 +57,9 @@ def pool(
     return torch.nn.functional.normalize(pooled, dim=-1) if normalize else pooled
 
 
-def build_classifier(encoder: Any, meta: ClassifierMeta, *, label_smoothing: float = 0.0) -> Any:
+def build_classifier(
+    encoder: Any, meta: ClassifierMeta, *, label_smoothing: float = 0.0, head_dropout: float = 0.0
+) -> Any:
     """Wrap an HF encoder (AutoModel) with pooling and a linear head, as an nn.Module."""
     from torch import nn
 
@@ -66,7 +68,7 @@ def build_classifier(encoder: Any, meta: ClassifierMeta, *, label_smoothing: flo
             super().__init__()
             self.encoder = encoder
             self.meta = meta
-            self.dropout = nn.Dropout(0.1)
+            self.dropout = nn.Dropout(head_dropout)
             self.head = nn.Linear(encoder.config.hidden_size, len(meta.labels))
             self.loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
 

@@ -48,7 +48,9 @@ def train_classifier(
         labels=data.labels, pooling=cfg.pooling, normalize=cfg.pooling == "mean",
         max_length=cfg.max_length, base_model=cfg.base_model,
     )  # fmt: skip
-    model = build_classifier(encoder, meta, label_smoothing=cfg.label_smoothing)
+    model = build_classifier(
+        encoder, meta, label_smoothing=cfg.label_smoothing, head_dropout=cfg.head_dropout
+    )
     train = encode_split(data.train, tokenizer, data.labels, cfg.max_length)
     validation = encode_split(data.validation, tokenizer, data.labels, cfg.max_length)
 
@@ -154,6 +156,7 @@ def training_arguments(cfg: TrainSpec, output_dir: Path, *, seed: int) -> Any:
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         learning_rate=cfg.learning_rate,
         weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm or 0.0,
         warmup_steps=cfg.warmup_ratio,
         lr_scheduler_type=cfg.scheduler,
         eval_strategy="epoch",

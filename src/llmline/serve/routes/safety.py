@@ -149,6 +149,13 @@ def install(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
                 )
             flags += categories
         response = await call_next(request)
+        if rule.output != "pass" and _is_event_stream(response):
+            return _guard_stream(
+                response,
+                check=lambda text: sorted(set(checker.check(text, injection=False).categories)),
+                record=lambda text: verdict(route, "output", rule.output, [text]),
+                block=rule.output == "block",
+            )
         if rule.output != "pass" and response.status_code == 200:
             response, categories = await _check_output(
                 response, lambda t: verdict(route, "output", rule.output, t)
@@ -185,3 +192,67 @@ async def _check_output(
         raw, status_code=response.status_code, headers=headers, media_type=response.media_type
     )
     return rebuilt, categories
+
+
+def _is_event_stream(response: Response) -> bool:
+    return response.headers.get("content-type", "").startswith("text/event-stream")
+
+
+def _delta_text(chunk: bytes) -> str:
+    """Generated text in one server-sent-events chunk of an OpenAI-style stream."""
+    text = ""
+    for line in chunk.decode("utf-8", errors="replace").splitlines():
+        payload = line.removeprefix("data:").strip()
+        if not line.startswith("data:") or payload == "[DONE]":
+            continue
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            continue
+        for choice in event.get("choices") or [] if isinstance(event, dict) else []:
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+                text += delta["content"]
+            elif isinstance(choice, dict) and isinstance(choice.get("text"), str):
+                text += choice["text"]
+    return text
+
+
+def _guard_stream(
+    response: Response,
+    *,
+    check: Callable[[str], list[str]],
+    record: Callable[[str], list[str]],
+    block: bool,
+) -> Response:
+    """Check the text generated so far before each chunk goes out.
+
+    The 200 status is already sent when a stream turns harmful, so a block ends the stream with
+    an error event instead of a 4xx; the whole answer is counted and logged once, at the end.
+    """
+    upstream = response.body_iterator  # type: ignore[attr-defined]
+
+    async def guarded() -> Any:
+        generated = ""
+        async for chunk in upstream:
+            data = chunk if isinstance(chunk, bytes) else chunk.encode()
+            generated += _delta_text(data)
+            categories = check(generated) if block and generated else []
+            if categories:
+                record(generated)
+                error = {
+                    "error": {
+                        "message": "the model's output was withheld by the safety policy "
+                        f"({', '.join(categories)})",
+                        "type": "safety_block",
+                        "categories": categories,
+                    }
+                }
+                yield f"data: {json.dumps(error)}\n\ndata: [DONE]\n\n".encode()
+                return
+            yield data
+        if generated:
+            record(generated)
+
+    response.body_iterator = guarded()  # type: ignore[attr-defined]
+    return response
