@@ -64,19 +64,23 @@ class ClassifierPredictor:
     def predict(self, texts: Sequence[str], *, top_k: int = 1) -> list[dict[str, Any]]:
         if not texts:
             return []
-        probs = self.probabilities(texts)
-        k = max(1, min(top_k, len(self.labels)))
-        results = []
-        for row in probs:
-            best = row.argsort()[::-1][:k]
-            results.append(
-                {
-                    "label": self.labels[int(best[0])],
-                    "score": float(row[best[0]]),
-                    "top_k": [{"label": self.labels[int(i)], "score": float(row[i])} for i in best],
-                }
-            )
-        return results
+        return top_k_results(self.probabilities(texts), self.labels, top_k)
+
+
+def top_k_results(probs: Any, labels: list[str], top_k: int) -> list[dict[str, Any]]:
+    """Label, score and the top-k alternatives per row of a probability matrix."""
+    k = max(1, min(top_k, len(labels)))
+    results = []
+    for row in probs:
+        best = row.argsort()[::-1][:k]
+        results.append(
+            {
+                "label": labels[int(best[0])],
+                "score": float(row[best[0]]),
+                "top_k": [{"label": labels[int(i)], "score": float(row[i])} for i in best],
+            }
+        )
+    return results
 
 
 @PREDICTORS.register("classification")

@@ -15,6 +15,7 @@ from typing import Any
 
 from llmline.errors import ModelError
 from llmline.models.classifier import MODEL_META, ClassifierMeta
+from llmline.models.predictor import top_k_results
 
 ONNX_FILE = "model.onnx"
 _EXPORT_OPSET = 17
@@ -147,19 +148,7 @@ class OnnxClassifierPredictor:
     def predict(self, texts: Sequence[str], *, top_k: int = 1) -> list[dict[str, Any]]:
         if not texts:
             return []
-        probs = self.probabilities(texts)
-        k = max(1, min(top_k, len(self.labels)))
-        results = []
-        for row in probs:
-            best = row.argsort()[::-1][:k]
-            results.append(
-                {
-                    "label": self.labels[int(best[0])],
-                    "score": float(row[best[0]]),
-                    "top_k": [{"label": self.labels[int(i)], "score": float(row[i])} for i in best],
-                }
-            )
-        return results
+        return top_k_results(self.probabilities(texts), self.labels, top_k)
 
 
 def load_onnx_predictor(directory: Path, *, threads: int | None = None) -> OnnxClassifierPredictor:
