@@ -64,7 +64,9 @@ def train_classifier(
 
     trainer = Trainer(
         model=model,
-        args=training_arguments(cfg, checkpoints, seed=spec.seed),
+        args=controls.training_arguments(
+            cfg, checkpoints, seed=spec.seed, metric="accuracy", sampling="group_by_length"
+        ),
         train_dataset=train.features,
         eval_dataset=validation.features,
         data_collator=_collator(tokenizer),
@@ -140,42 +142,6 @@ def _collator(tokenizer: Any) -> Any:
     from transformers import DataCollatorWithPadding
 
     return DataCollatorWithPadding(tokenizer)
-
-
-def training_arguments(cfg: TrainSpec, output_dir: Path, *, seed: int) -> Any:
-    import torch
-    from transformers import TrainingArguments
-
-    cuda = torch.cuda.is_available()
-    return TrainingArguments(
-        output_dir=str(output_dir),
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps or -1,
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.eval_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        learning_rate=cfg.learning_rate,
-        weight_decay=cfg.weight_decay,
-        max_grad_norm=cfg.max_grad_norm or 0.0,
-        warmup_steps=cfg.warmup_ratio,
-        lr_scheduler_type=cfg.scheduler,
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        save_total_limit=2,
-        load_best_model_at_end=True,
-        metric_for_best_model=cfg.metric_for_best or "accuracy",
-        greater_is_better=True,
-        train_sampling_strategy="group_by_length",
-        logging_steps=20,
-        report_to=[],
-        disable_tqdm=True,
-        seed=seed,
-        data_seed=seed,
-        use_cpu=not cuda,
-        bf16=cuda and torch.cuda.is_bf16_supported(),
-        dataloader_num_workers=0,
-        save_only_model=False,
-    )
 
 
 def build_optimizer(model: Any, cfg: TrainSpec) -> Any:

@@ -206,7 +206,13 @@ def _time_budget(minutes: float) -> Any:
 
 
 def training_arguments(
-    cfg: TrainSpec, output_dir: Path, *, seed: int, metric: str, greater_is_better: bool = True
+    cfg: TrainSpec,
+    output_dir: Path,
+    *,
+    seed: int,
+    metric: str,
+    greater_is_better: bool = True,
+    sampling: str = "random",
 ) -> Any:
     """HF TrainingArguments from the spec: epoch checkpoints, best model kept, bf16 on CUDA."""
     import torch
@@ -222,6 +228,7 @@ def training_arguments(
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         learning_rate=cfg.learning_rate,
         weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm or 0.0,
         warmup_steps=cfg.warmup_ratio,
         lr_scheduler_type=cfg.scheduler,
         eval_strategy="epoch",
@@ -230,6 +237,7 @@ def training_arguments(
         load_best_model_at_end=True,
         metric_for_best_model=cfg.metric_for_best or metric,
         greater_is_better=greater_is_better,
+        train_sampling_strategy=sampling,
         logging_steps=20,
         report_to=[],
         disable_tqdm=True,
