@@ -1,13 +1,14 @@
-"""Banking77 with MiniLM-L6: full fine-tuning vs LoRA vs AdaLoRA vs IA3, one script, one table.
+"""Banking77 with MiniLM-L6: full fine-tuning vs LoRA, AdaLoRA, IA3, prefix and prompt tuning.
 
     .venv/bin/python benchmarks/bench_peft.py [--data-dir ../shared/datasets/banking77]
-        [--rows 3000] [--steps 60] [--methods full,lora,adalora,ia3]
+        [--rows 3000] [--steps 150] [--methods full,lora,adalora,ia3,prefix,prompt]
+        [--base-model packaged:minilm]
 
 Each method runs in its own process (so peak RSS is its own) through the same chain as
 `recipes/banking77-intents.yaml`, on the same seeded slice, with the same probe-initialised
 head and step budget; only `train.peft` differs. Reports trainable parameters, training time,
-peak memory and validation accuracy, with ratios to full fine-tuning. Prefix and prompt tuning
-are refused by the pooled sentence classifier (see train/classification.py) and so are not rows.
+peak memory and validation accuracy, with ratios to full fine-tuning. On a CUDA machine the
+same script runs in bf16; peak memory is then the GPU's (torch.cuda.max_memory_allocated).
 """
 
 from __future__ import annotations
@@ -24,11 +25,18 @@ PEFT = {
     "lora": {"method": "lora", "r": 8, "alpha": 16},
     "adalora": {"method": "adalora", "r": 8, "alpha": 16},
     "ia3": {"method": "ia3"},
+    "prefix": {"method": "prefix", "virtual_tokens": 16},
+    "prompt": {"method": "prompt", "virtual_tokens": 16},
 }
-LEARNING_RATE = {"full": 5e-5, "lora": 1e-3, "adalora": 1e-3, "ia3": 3e-3}
+# Usual learning rates per method: adapters with few parameters need larger steps.
+LEARNING_RATE = {
+    "full": 5e-5, "lora": 1e-3, "adalora": 1e-3, "ia3": 3e-3, "prefix": 1e-2, "prompt": 3e-2,
+}  # fmt: skip
 
 
-def one_run(method: str, data_dir: str, rows: int, steps: int, workspace: str) -> dict:
+def one_run(
+    method: str, data_dir: str, rows: int, steps: int, workspace: str, base_model: str
+) -> dict:
     """Train + evaluate one method in this process; print a JSON line for the parent."""
     import resource
 
@@ -39,8 +47,9 @@ def one_run(method: str, data_dir: str, rows: int, steps: int, workspace: str) -
 
     spec = load_spec(ROOT / "recipes/banking77-intents.yaml", {"data_dir": data_dir})
     spec.name = f"bench-peft-{method}"
-    spec.data.max_rows = rows
-    spec.train.max_steps = steps
+    spec.data.max_rows = rows or None  # 0: every row
+    spec.train.max_steps = steps or None  # 0: the recipe's epochs
+    spec.train.base_model = base_model
     spec.train.learning_rate = LEARNING_RATE[method]
     if PEFT[method] is not None:
         spec.train.peft = PEFT[method]  # type: ignore[assignment]  (validated on assignment)
@@ -55,14 +64,23 @@ def one_run(method: str, data_dir: str, rows: int, steps: int, workspace: str) -
         "steps": ctx.results["train"]["result"]["steps"],
         "accuracy": ctx.results["evaluate"]["result"]["accuracy"],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_gpu_mb": _peak_gpu_mb(),
     }  # fmt: skip
+
+
+def _peak_gpu_mb() -> float | None:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return torch.cuda.max_memory_allocated() / 2**20
 
 
 def _trainable(model: object, method: str) -> int:
     """Parameters the method trains: adapter + head (loading marks everything trainable)."""
     if method == "full":
         return sum(p.numel() for p in model.parameters())  # type: ignore[attr-defined]
-    names = ("lora_", "ia3_", "head.")
+    names = ("lora_", "ia3_", "prompt_encoder", "head.")
     return sum(
         p.numel()
         for n, p in model.named_parameters()  # type: ignore[attr-defined]
@@ -73,34 +91,43 @@ def _trainable(model: object, method: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared/datasets/banking77"))
-    parser.add_argument("--rows", type=int, default=3000, help="Banking77 rows used (seeded)")
-    parser.add_argument("--steps", type=int, default=60, help="optimiser steps per method")
-    parser.add_argument("--methods", default="full,lora,adalora,ia3")
+    parser.add_argument(
+        "--rows", type=int, default=3000, help="Banking77 rows used (seeded); 0: all"
+    )
+    parser.add_argument(
+        "--steps", type=int, default=150, help="optimiser steps per method; 0: the recipe epochs"
+    )
+    parser.add_argument("--methods", default="full,lora,adalora,ia3,prefix,prompt")
+    parser.add_argument("--base-model", default="packaged:minilm")
     parser.add_argument("--workspace", default="/tmp/bench-peft")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, default=Path("/tmp/bench-peft/peft.json"))
     args = parser.parse_args()
     if args.one:
-        result = one_run(args.one, args.data_dir, args.rows, args.steps, args.workspace)
+        result = one_run(
+            args.one, args.data_dir, args.rows, args.steps, args.workspace, args.base_model
+        )
         print("RESULT " + json.dumps(result))
         return
     results = []
     for method in args.methods.split(","):
         command = [sys.executable, __file__, "--one", method, "--data-dir", args.data_dir,
                    "--rows", str(args.rows), "--steps", str(args.steps),
-                   "--workspace", args.workspace]  # fmt: skip
+                   "--workspace", args.workspace, "--base-model", args.base_model]  # fmt: skip
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         line = next(x for x in out.splitlines() if x.startswith("RESULT "))
         results.append(json.loads(line.removeprefix("RESULT ")))
         print(f"done: {results[-1]}", file=sys.stderr)
     full = next((r for r in results if r["method"] == "full"), results[0])
-    print("| method | trainable params | share | train time | vs full | peak RSS | val accuracy |")
-    print("|---|---|---|---|---|---|---|")
+    print("| method | trainable params | share | train time | vs full | peak RSS | peak GPU | "
+          "val accuracy |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
+        gpu = f"{r['peak_gpu_mb']:.0f} MB" if r.get("peak_gpu_mb") is not None else "-"
         print(
             f"| {r['method']} | {r['trainable']:,} | {r['trainable'] / r['total']:.2%} | "
             f"{r['train_seconds']:.0f}s | {r['train_seconds'] / full['train_seconds']:.2f}x | "
-            f"{r['peak_rss_mb']:.0f} MB | {r['accuracy']:.4f} |"
+            f"{r['peak_rss_mb']:.0f} MB | {gpu} | {r['accuracy']:.4f} |"
         )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2))

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from llmline.console import console
+from llmline.errors import SpecError
 from llmline.lineage import (
     Manifest,
     artifact_record,
@@ -52,13 +53,16 @@ class StageOutput:
 
 @dataclass(frozen=True)
 class Stage:
-    """order sorts stages; key_inputs names what, besides config, invalidates the cache."""
+    """order sorts stages; config (with the inputs' hashes) is the cache key. scratch names a
+    folder of the run dir with resumable partial work (training checkpoints), kept for a re-run
+    of the same key and cleared for any other."""
 
     name: str
     order: int
     run: Callable[[Context], StageOutput]
     config: Callable[[Context], Any]
     enabled: Callable[[Context], bool] = lambda ctx: True
+    scratch: str | None = None
 
 
 CHAIN_STAGES: Registry[Stage] = Registry("chain stage")
@@ -87,10 +91,17 @@ def stage_list() -> list[Stage]:
 
 
 def run_chain(
-    spec: PipelineSpec, workspace: Workspace, *, force: bool = False, until: str | None = None
-) -> Context:
-    """Run every enabled stage (up to `until`), reusing finished ones unless force is set."""
+    spec: PipelineSpec, workspace: Workspace, *, force: bool = False, until: str | None = None,
+    resume: bool = False,
+) -> Context:  # fmt: skip
+    """Run every enabled stage (up to `until`), reusing finished ones unless force is set.
+
+    An unfinished stage continues from its partial work (a plain re-run does this); resume
+    insists on it: it fails rather than start a new run when this spec has none to continue.
+    """
     run = Run(workspace, run_id_for(spec))
+    if resume:
+        _check_resumable(run, force=force)
     run.dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run.spec_path, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
     manifest = Manifest(run.manifest_path)
@@ -125,6 +136,8 @@ def _run_stage(stage: Stage, ctx: Context, manifest: Manifest, *, force: bool) -
         manifest.record_stage(stage.name, {**cached, "status": "cached"})
         return
     started = time.perf_counter()
+    if stage.scratch:
+        _claim_scratch(ctx.run.dir / stage.scratch, key, fresh=force)
     manifest.record_stage(stage.name, {"key": key, "status": "running"})
     output = stage.run(ctx)
     record = {
@@ -144,6 +157,38 @@ def _run_stage(stage: Stage, ctx: Context, manifest: Manifest, *, force: bool) -
         stage=stage.name,
         outputs={n: o["sha256"] for n, o in record["outputs"].items()},
     )
+
+
+def _check_resumable(run: Run, *, force: bool) -> None:
+    if force:
+        raise SpecError("--resume and --force contradict each other", fix="pass one of them")
+    if not run.manifest_path.exists():
+        raise SpecError(
+            f"nothing to resume: this spec and its data have no run {run.run_id} in "
+            f"{run.workspace.runs}",
+            fix="the spec or its input data changed since (the run id hashes both); run "
+            "without --resume to start a new run",
+        )
+    console.print(f"resuming run {run.run_id}")
+
+
+SCRATCH_STAMP = "llmline_stage.json"
+
+
+def _claim_scratch(directory: Path, key: str, *, fresh: bool) -> None:
+    """Keep a stage's partial work only for the stage key that wrote it, so a forced or changed
+    stage starts over instead of resuming another configuration's optimiser state."""
+    import shutil
+
+    stamp = directory / SCRATCH_STAMP
+    if directory.exists():
+        owner = json.loads(stamp.read_text(encoding="utf-8")).get("key") if stamp.exists() else None
+        if fresh or owner != key:
+            reason = "--force" if fresh else "it belongs to another configuration"
+            console.print(f"[yellow]discarding the partial work in {directory.name}/ ({reason})[/]")
+            shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(stamp, {"key": key})
 
 
 def _load_marker(marker: Path, key: str, run_dir: Path) -> dict[str, Any] | None:

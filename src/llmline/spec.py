@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -273,6 +273,64 @@ class HpoSpec(StrictModel):
     )
 
 
+class DistributedSpec(StrictModel):
+    """Data-parallel training: the task head runs on N workers that average gradients each step."""
+
+    backend: Literal["ray", "accelerate"] = Field(
+        description="ray: Ray Train TorchTrainer workers (this machine, or the cluster "
+        "RAY_ADDRESS names); accelerate: N processes on this machine via `accelerate launch`.",
+    )
+    workers: int = Field(
+        2, ge=1, description="Worker processes; each takes train.batch_size rows per step, so "
+        "one optimiser step sees workers x batch_size rows and an epoch takes 1/workers the steps.",
+    )  # fmt: skip
+    use_gpu: Literal["auto"] | bool = Field(
+        "auto", description="One GPU per worker (NCCL) or CPU workers (gloo); auto uses GPUs "
+        "when there are any.",
+    )  # fmt: skip
+
+
+class PretrainSpec(StrictModel):
+    """Pre-training on unlabeled text: continued masked-LM (`task: mlm`) or a causal LM built
+    and trained from scratch (`task: causal_lm_pretrain`, with its own byte-level BPE)."""
+
+    mlm_probability: float = Field(
+        0.15, gt=0, lt=1, description="mlm: share of tokens masked (80% [MASK], 10% random)."
+    )
+    vocab_size: int = Field(
+        8000, ge=300,
+        description="causal_lm_pretrain: byte-level BPE vocabulary trained on the training "
+        "split (256 bytes + merges + special tokens).",
+    )  # fmt: skip
+    min_frequency: int = Field(2, ge=1, description="causal_lm_pretrain: rarer pairs not merged.")
+    architecture: Literal["llama", "gpt2"] = Field(
+        "llama", description="causal_lm_pretrain: Llama (RoPE, RMSNorm, SwiGLU) or GPT-2 blocks."
+    )
+    block_size: int = Field(
+        256, ge=8,
+        description="causal_lm_pretrain: tokens per training block, the context length; the "
+        "corpus is concatenated and cut into blocks of this size.",
+    )  # fmt: skip
+    n_layer: int = Field(4, ge=1, description="causal_lm_pretrain: transformer blocks.")
+    n_embd: int = Field(256, ge=8, description="causal_lm_pretrain: hidden size.")
+    n_head: int = Field(4, ge=1, description="causal_lm_pretrain: attention heads.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="causal_lm_pretrain: dropout.")
+    log_every: int = Field(
+        10, gt=0, description="Log the training loss every N steps (the loss curve's points)."
+    )
+    sample_prompts: list[str] = Field(
+        default_factory=lambda: ["The "],
+        description="causal_lm_pretrain: prompts continued after training (samples.json); "
+        "decoding follows train.generation.",
+    )
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> PretrainSpec:
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd {self.n_embd} must be a multiple of n_head {self.n_head}")
+        return self
+
+
 class TrainSpec(StrictModel):
     """Fine-tuning hyper-parameters; defaults are the ones that worked on Banking77."""
 
@@ -301,7 +359,16 @@ class TrainSpec(StrictModel):
     weight_decay: float = Field(0.01, ge=0)
     warmup_ratio: float = Field(0.06, ge=0, lt=1)
     scheduler: Literal["linear", "cosine", "constant_with_warmup"] = "linear"
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    label_smoothing: float = Field(
+        0.0, ge=0, lt=1,
+        description="Label smoothing of the training loss (classification, ner, causal_lm); "
+        "validation losses are never smoothed.",
+    )  # fmt: skip
+    class_weights: Literal["none", "balanced"] | dict[str, Annotated[float, Field(gt=0)]] = Field(
+        "none",
+        description="Loss weight per label (classification, ner): none, balanced (inverse "
+        "training frequency) or a mapping label: weight (unlisted labels weigh 1).",
+    )
     head_dropout: float = Field(
         0.0, ge=0, lt=1,
         description="Dropout on the pooled embedding before the head; 0 keeps the logits of a "
@@ -320,6 +387,16 @@ class TrainSpec(StrictModel):
     early_stopping_patience: int | None = Field(
         None, gt=0, description="Stop after N evaluations without improvement of the best metric."
     )
+    save_steps: int | None = Field(
+        200, gt=0,
+        description="Also checkpoint every N optimiser steps, so a killed run loses at most N "
+        "steps when re-run (or `llmline run --resume`); null: checkpoint only at evaluations.",
+    )  # fmt: skip
+    eval_steps: int | None = Field(
+        None, gt=0,
+        description="Evaluate, and keep the checkpoint if it is the best so far, every N "
+        "optimiser steps; null: once per epoch.",
+    )  # fmt: skip
     metric_for_best: str | None = Field(
         None, description="Validation metric that picks the best checkpoint; null: the task's."
     )
@@ -333,6 +410,12 @@ class TrainSpec(StrictModel):
         "once training has run this long.",
     )
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
+    pretrain: PretrainSpec | None = Field(
+        None, description="Pre-training settings (tasks mlm, causal_lm_pretrain); null: defaults."
+    )
+    distributed: DistributedSpec | None = Field(
+        None, description="Train data-parallel on several workers; null trains in this process."
+    )
 
 
 class GateSpec(StrictModel):
@@ -340,6 +423,9 @@ class GateSpec(StrictModel):
 
     min_accuracy: float | None = Field(None, ge=0, le=1)
     min_macro_f1: float | None = Field(None, ge=0, le=1)
+    max_perplexity: float | None = Field(
+        None, gt=1, description="Highest validation perplexity (tasks mlm, causal_lm_pretrain)."
+    )
 
 
 class EvaluateSpec(StrictModel):
@@ -595,7 +681,11 @@ class PipelineSpec(StrictModel):
                     f"{key}.path: file {str(source.path)!r} does not exist "
                     "(relative paths are read from the directory you run llmline in)"
                 )
-        if self.data.validation is None and self.data.source.label_column is None:
+        if (
+            self.task == "classification"
+            and self.data.validation is None
+            and self.data.source.label_column is None
+        ):
             raise ValueError("data.source.label_column: a classifier needs a label column")
         return self
 

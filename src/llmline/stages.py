@@ -42,10 +42,10 @@ def data_artifact(ctx: Context) -> DataArtifact:
 
 
 def _train(ctx: Context) -> StageOutput:
-    from llmline.train.heads import load_heads
+    from llmline.train.distributed import train_head
 
-    train = load_heads().get(ctx.spec.task, key="task")
-    result = train(ctx.spec, data_artifact(ctx), ctx.run.dir, ctx.workspace)
+    # In this process, or data-parallel on the workers train.distributed names.
+    result = train_head(ctx.spec, data_artifact(ctx), ctx.run.dir, ctx.workspace)
     return StageOutput(
         paths={"model": result.model_dir},
         result={"metrics": result.metrics, "seconds": result.seconds, "steps": result.steps},
@@ -141,9 +141,11 @@ def _register(ctx: Context) -> StageOutput:
 CHAIN_STAGES.register("data")(
     Stage("data", 10, _data, lambda c: c.spec.data.model_dump(mode="json"))
 )
+# Heads keep their HF checkpoints in <run>/checkpoints: resumable work of this stage's key only.
 CHAIN_STAGES.register("train")(
-    Stage("train", 20, _train, lambda c: [c.spec.task, c.spec.seed, c.spec.train.model_dump()])
-)
+    Stage("train", 20, _train, lambda c: [c.spec.task, c.spec.seed, c.spec.train.model_dump()],
+          scratch="checkpoints")
+)  # fmt: skip
 CHAIN_STAGES.register("evaluate")(
     Stage("evaluate", 30, _evaluate, lambda c: c.spec.evaluate.model_dump())
 )

@@ -127,13 +127,27 @@ def test_classifier_adapter_merges_within_tolerance(
         assert a["label"] == b["label"] and a["score"] == pytest.approx(b["score"], abs=1e-4)
 
 
+@pytest.mark.parametrize("method", ["prefix", "prompt"])
+def test_classifier_prompt_learning_trains_saves_alone_and_reloads(
+    method: str, tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    """Prefix and prompt tuning on the pooled classifier: prompt tuning's virtual tokens are
+    cut off before pooling, so the pooled vector still covers exactly the real tokens."""
+    from llmline.models.predictor import load_predictor
+
+    adapter = _classifier_with_adapter(method, tiny_bert_dir, tmp_path / "adapter")
+    assert (adapter / "adapter_model.safetensors").exists()
+    assert not (adapter / "model.safetensors").exists()
+    first = load_predictor(adapter).predict(TEXTS, top_k=2)
+    again = load_predictor(adapter).predict(TEXTS, top_k=2)
+    assert [r["score"] for r in first] == pytest.approx([r["score"] for r in again], abs=1e-6)
+
+
 def test_prompt_methods_refused_where_they_do_not_fit(tiny_bert_dir: Path) -> None:
     from transformers import AutoModelForTokenClassification
 
     from llmline.errors import SpecError
 
-    with pytest.raises(SpecError, match="not supported by the classification head"):
-        _classifier_with_adapter("prefix", tiny_bert_dir, Path("/nonexistent"))
     model = AutoModelForTokenClassification.from_pretrained(tiny_bert_dir, num_labels=3)
     with pytest.raises(SpecError, match="token classification"):
         apply_peft(model, PeftSpec(method="prompt"), task_type="TOKEN_CLS", total_steps=5)

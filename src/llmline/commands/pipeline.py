@@ -24,18 +24,31 @@ def add_workspace_argument(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def add_restart_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--force", action="store_true",
+        help="re-run stages even if unchanged, discarding training checkpoints",
+    )  # fmt: skip
+    group.add_argument(
+        "--resume", action="store_true",
+        help="continue this spec's unfinished run from its last checkpoint (a plain re-run does "
+        "the same); fails instead of starting a new run when the spec or data changed",
+    )  # fmt: skip
+
+
 def register(verbs: Any) -> None:
     run = verbs.add_parser("run", help="run the whole chain of a spec, resuming finished stages")
     add_spec_arguments(run)
     add_workspace_argument(run)
-    run.add_argument("--force", action="store_true", help="re-run stages even if unchanged")
+    add_restart_arguments(run)
     run.add_argument("--until", default=None, help="stop after this stage (e.g. data, train)")
     run.set_defaults(handler=cmd_run)
 
     train = verbs.add_parser("train", help="run the chain of a spec up to the train stage")
     add_spec_arguments(train)
     add_workspace_argument(train)
-    train.add_argument("--force", action="store_true", help="re-run stages even if unchanged")
+    add_restart_arguments(train)
     train.set_defaults(handler=cmd_run, until="train")
 
     validate = verbs.add_parser("validate", help="check a spec without running it")
@@ -73,7 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec, parse_vars(args.var))
     _check_variants(spec)
     workspace = Workspace.resolve(args.workspace or spec.workspace)
-    ctx = run_chain(spec, workspace, force=args.force, until=args.until)
+    ctx = run_chain(spec, workspace, force=args.force, until=args.until, resume=args.resume)
     print_summary(ctx)
     return 0
 

@@ -125,14 +125,34 @@ def _hub_id(reference: str | None) -> str | None:
     return reference if reference and re.fullmatch(r"[\w.-]+/[\w.-]+", reference) else None
 
 
+# The hub's pipeline tag of each llmline task (the card header's `pipeline_tag`).
+PIPELINE_TAGS = {
+    "classification": "text-classification",
+    "ner": "token-classification",
+    "causal_lm": "text-generation",
+    "causal_lm_pretrain": "text-generation",
+    "mlm": "fill-mask",
+}
+FROM_SCRATCH_TASKS = ("causal_lm_pretrain",)
+
+
+def _base_model(spec: dict[str, Any]) -> str | None:
+    """The model training started from; None for a model built from scratch."""
+    if spec.get("task") in FROM_SCRATCH_TASKS:
+        return None
+    reference: str | None = spec["train"].get("base_model")
+    return reference
+
+
 def header(facts: dict[str, Any], card: CardSpec) -> str:
     from huggingface_hub import EvalResult, ModelCardData
 
     spec, evaluation = facts["spec"], facts["eval"]
+    pipeline_tag = PIPELINE_TAGS.get(spec.get("task", "classification"), "text-classification")
     languages = facts["spec"].get("govern", {}).get("bias", {}).get("languages") or ["en"]
     results = [
         EvalResult(
-            task_type="text-classification",
+            task_type=pipeline_tag,
             dataset_type="llmline-validation-split",
             dataset_name=f"{spec['name']} validation",
             metric_type=metric,
@@ -143,10 +163,10 @@ def header(facts: dict[str, Any], card: CardSpec) -> str:
     ]
     data = ModelCardData(
         language=languages,
-        license=base_model_licence(spec["train"].get("base_model"), card.base_model_license),
+        license=base_model_licence(_base_model(spec), card.base_model_license),
         model_name=facts["register"].get("name") or spec["name"],
-        base_model=_hub_id(spec["train"].get("base_model")),
-        pipeline_tag="token-classification" if spec.get("task") == "ner" else "text-classification",
+        base_model=_hub_id(_base_model(spec)),
+        pipeline_tag=pipeline_tag,
         tags=["llmline", spec.get("task", "classification")],
         eval_results=results or None,
     )
@@ -217,8 +237,7 @@ def _training_section(
         "## Training data",
         "",
         f"- source: `{source}` (licence: {data_licence(source, card.data_license)})",
-        f"- base model: `{spec['train'].get('base_model')}` (licence: "
-        f"{base_model_licence(spec['train'].get('base_model'), card.base_model_license)})",
+        _base_model_line(spec, card),
         f"- rows: {data.get('rows_in')} in, {data.get('train_rows')} train, "
         f"{data.get('validation_rows')} validation",
         f"- removed: {data.get('dropped') or 'nothing'}",
@@ -379,3 +398,13 @@ def write_card(run_dir: Path, card: CardSpec) -> dict[str, Path]:
     write_text_atomic(paths["card_html"], to_html(markdown, f"Model card: {facts['spec']['name']}"))
     write_text_atomic(paths["datasheet"], datasheet)
     return paths
+
+
+def _base_model_line(spec: dict[str, Any], card: CardSpec) -> str:
+    reference = _base_model(spec)
+    if reference is None:
+        return "- base model: none, trained from scratch (its own tokenizer, random initialisation)"
+    return (
+        f"- base model: `{reference}` (licence: "
+        f"{base_model_licence(reference, card.base_model_license)})"
+    )

@@ -58,24 +58,60 @@ def pool(
 
 
 def build_classifier(
-    encoder: Any, meta: ClassifierMeta, *, label_smoothing: float = 0.0, head_dropout: float = 0.0
-) -> Any:
-    """Wrap an HF encoder (AutoModel) with pooling and a linear head, as an nn.Module."""
+    encoder: Any, meta: ClassifierMeta, *, label_smoothing: float = 0.0, head_dropout: float = 0.0,
+    class_weights: list[float] | None = None,
+) -> Any:  # fmt: skip
+    """Wrap an HF encoder (AutoModel) with pooling and a linear head, as an nn.Module.
+
+    label_smoothing and class_weights shape the training loss only (the evaluation loss is
+    plain cross-entropy); neither is saved with the model.
+    """
+    import torch
     from torch import nn
 
     class SentenceClassifier(nn.Module):
+        _keys_to_ignore_on_save: list[str] | None = None
+
+        class_weights: torch.Tensor | None
+
         def __init__(self) -> None:
             super().__init__()
             self.encoder = encoder
             self.meta = meta
             self.dropout = nn.Dropout(head_dropout)
             self.head = nn.Linear(encoder.config.hidden_size, len(meta.labels))
-            self.loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+            weights = None if class_weights is None else torch.tensor(class_weights)
+            # not persistent: checkpoints and the saved model hold no training-only tensors
+            self.register_buffer("class_weights", weights, persistent=False)
+
+        def state_dict(self, *args: Any, **kwargs: Any) -> Any:
+            """Each tensor once: prompt learning's PeftModel also names the word embeddings
+            `word_embeddings`, and safetensors refuses aliased tensors in a checkpoint. Loading
+            (non-strict, as HF Trainer does for checkpoints) fills the alias via the original."""
+            state = super().state_dict(*args, **kwargs)
+            seen: set[tuple[int, tuple[int, ...]]] = set()
+            aliases = []
+            for key in list(state):
+                tensor = state[key]
+                identity = (tensor.data_ptr(), tuple(tensor.shape))
+                if tensor.numel() and identity in seen:
+                    del state[key]
+                    aliases.append(key)
+                seen.add(identity)
+            self._keys_to_ignore_on_save = aliases  # HF Trainer: these keys are missing on load
+            return state
+
+        def tie_weights(self) -> None:
+            """Nothing to tie: a dropped alias shares its storage with the tensor that was kept."""
 
         def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kw: Any) -> Any:
             out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **kw)
+            hidden = out.last_hidden_state
+            # Prompt tuning prepends its virtual tokens to the sequence; pool over the real
+            # tokens only, which the attention mask describes (prefix tuning adds none here).
+            virtual = hidden.shape[1] - attention_mask.shape[1]
             return pool(
-                out.last_hidden_state,
+                hidden[:, virtual:] if virtual > 0 else hidden,
                 attention_mask,
                 pooling=meta.pooling,
                 normalize=meta.normalize,
@@ -91,7 +127,10 @@ def build_classifier(
             logits = self.head(self.dropout(self.embed(input_ids, attention_mask, **kw)))
             out = {"logits": logits}
             if labels is not None:
-                out["loss"] = self.loss(logits, labels)
+                out["loss"] = nn.functional.cross_entropy(
+                    logits, labels, weight=self.class_weights if self.training else None,
+                    label_smoothing=label_smoothing if self.training else 0.0,
+                )  # fmt: skip
             return out
 
     return SentenceClassifier()

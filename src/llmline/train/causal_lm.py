@@ -13,6 +13,7 @@ from typing import Any
 
 from llmline.console import console, progress_bar
 from llmline.data.stage import DataArtifact
+from llmline.errors import SpecError
 from llmline.models.resolve import resolve_model
 from llmline.spec import GenerationSpec, PipelineSpec
 from llmline.train.chat_data import (
@@ -87,9 +88,10 @@ def train_causal_lm(
     """Fine-tune (fully or with an adapter) on the conversations; keep the lowest eval loss."""
     import torch
     from transformers import DataCollatorForSeq2Seq, Trainer, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
 
     from llmline.train import controls
+    from llmline.train.checkpoints import resume_checkpoint
+    from llmline.train.losses import token_loss
     from llmline.train.progress import use_rich_progress
 
     started = time.perf_counter()
@@ -97,6 +99,12 @@ def train_causal_lm(
     set_seed(spec.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    if cfg.class_weights != "none":
+        raise SpecError(
+            "class weights do not apply to a causal LM's vocabulary",
+            where="train.class_weights",
+            fix="remove it, or set it to none",
+        )
     base_dir = resolve_model(cfg.base_model, workspace)
     model, tokenizer = load_causal_lm(base_dir)
     train = encode_snapshot(data.train, tokenizer, cfg.generation, cfg.max_length)
@@ -106,13 +114,14 @@ def train_causal_lm(
         steps = cfg.max_steps or math.ceil(len(train) / cfg.batch_size * cfg.epochs)
         model = controls.apply_peft(model, cfg.peft, task_type="CAUSAL_LM", total_steps=steps)
     checkpoints = out_dir / "checkpoints"
-    resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    resume = resume_checkpoint(checkpoints)
     args = controls.training_arguments(cfg, checkpoints, seed=spec.seed, metric="loss",
                                        greater_is_better=False)  # fmt: skip
     trainer = Trainer(
         model=model, args=args, train_dataset=train, eval_dataset=validation,
         data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE),
         processing_class=tokenizer,
+        compute_loss_func=token_loss(model, smoothing=cfg.label_smoothing, shift=True),
         optimizers=(controls.build_optimizer(model, cfg, ("lm_head",)), None),
         callbacks=controls.callbacks(cfg, model),
     )  # fmt: skip
@@ -120,7 +129,9 @@ def train_causal_lm(
     output = trainer.train(resume_from_checkpoint=resume)
     best = controls.best_evaluation(trainer)
     best["eval_perplexity"] = math.exp(min(best["eval_loss"], 50))
-    model_dir = save_generator(trainer.model, tokenizer, out_dir / "model", spec, base_dir)
+    model_dir = out_dir / "model"
+    if trainer.is_world_process_zero():  # data-parallel workers: rank 0 alone writes
+        save_generator(trainer.model, tokenizer, model_dir, spec, base_dir)
     seconds = time.perf_counter() - started
     console.print(
         f"[bold]train[/]: {output.global_step} steps in {seconds:.0f}s, validation loss "

@@ -9,7 +9,6 @@ from typing import Any
 
 from llmline.console import console, progress_bar
 from llmline.data.stage import DataArtifact, read_snapshot
-from llmline.errors import SpecError
 from llmline.models.classifier import ClassifierMeta, build_classifier, save_classifier
 from llmline.models.resolve import resolve_model
 from llmline.spec import PipelineSpec, TrainSpec
@@ -30,10 +29,11 @@ def train_classifier(
     """Train on data.train, pick the best epoch on data.validation, save to out_dir/model."""
     import torch
     from transformers import AutoModel, AutoTokenizer, Trainer, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
 
     from llmline.models.adapters import pin_base
     from llmline.train import controls
+    from llmline.train.checkpoints import resume_checkpoint
+    from llmline.train.losses import class_weights
     from llmline.train.progress import use_rich_progress
 
     started = time.perf_counter()
@@ -48,18 +48,18 @@ def train_classifier(
         labels=data.labels, pooling=cfg.pooling, normalize=cfg.pooling == "mean",
         max_length=cfg.max_length, base_model=cfg.base_model,
     )  # fmt: skip
-    model = build_classifier(
-        encoder, meta, label_smoothing=cfg.label_smoothing, head_dropout=cfg.head_dropout
-    )
     train = encode_split(data.train, tokenizer, data.labels, cfg.max_length)
     validation = encode_split(data.validation, tokenizer, data.labels, cfg.max_length)
+    weights = class_weights(cfg, data.labels, train.label_ids)
+    model = build_classifier(
+        encoder, meta, label_smoothing=cfg.label_smoothing, head_dropout=cfg.head_dropout,
+        class_weights=weights,
+    )  # fmt: skip
 
     checkpoints = out_dir / "checkpoints"
-    resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
-    if resume:
-        console.print(f"resuming training from {resume}")
-    elif cfg.head_init == "probe":
-        init_head_from_probe(model, train, cfg, seed=spec.seed)
+    resume = resume_checkpoint(checkpoints)
+    if not resume and cfg.head_init == "probe":
+        init_head_from_probe(model, train, cfg, seed=spec.seed, weights=weights)
     adapter = apply_body_controls(model, cfg, rows=len(train.features))
 
     trainer = Trainer(
@@ -80,9 +80,10 @@ def train_classifier(
     output = trainer.train(resume_from_checkpoint=resume)
     best = trainer.evaluate()
     model_dir = out_dir / "model"
-    save_classifier(trainer.model, tokenizer, model_dir)
-    if adapter is not None:  # the adapter is saved alone: pin the base it belongs to
-        pin_base(model_dir, cfg.base_model, base_dir)
+    if trainer.is_world_process_zero():  # data-parallel workers: rank 0 alone writes
+        save_classifier(trainer.model, tokenizer, model_dir)
+        if adapter is not None:  # the adapter is saved alone: pin the base it belongs to
+            pin_base(model_dir, cfg.base_model, base_dir)
     seconds = time.perf_counter() - started
     console.print(
         f"[bold]train[/]: {output.global_step} steps in {seconds:.0f}s, "
@@ -108,14 +109,6 @@ def apply_body_controls(model: Any, cfg: TrainSpec, *, rows: int) -> Any:
     controls.apply_freeze(model.encoder, cfg.freeze)
     if cfg.peft is None:
         return None
-    if cfg.peft.method in ("prefix", "prompt"):
-        # Virtual tokens change the sequence the pooling sees; the token-level heads (ner,
-        # causal_lm) support them, the pooled sentence classifier does not yet.
-        raise SpecError(
-            f"peft method {cfg.peft.method!r} is not supported by the classification head",
-            where="train.peft.method",
-            fix="use lora, adalora or ia3 for classification",
-        )
     steps = cfg.max_steps or math.ceil(rows / cfg.batch_size * cfg.epochs)
     model.encoder = controls.apply_peft(
         model.encoder, cfg.peft, task_type="FEATURE_EXTRACTION", total_steps=steps
@@ -162,11 +155,15 @@ def build_optimizer(model: Any, cfg: TrainSpec) -> Any:
     return torch.optim.AdamW([g for g in groups if g["params"]])
 
 
-def init_head_from_probe(model: Any, train: EncodedSplit, cfg: TrainSpec, *, seed: int) -> None:
+def init_head_from_probe(
+    model: Any, train: EncodedSplit, cfg: TrainSpec, *, seed: int,
+    weights: list[float] | None = None,
+) -> None:  # fmt: skip
     """Start the head as a logistic regression fitted on frozen sentence embeddings.
 
     A random head first drags the pretrained body around while it learns what a linear probe
-    finds in seconds; starting from the probe keeps early gradients small and useful.
+    finds in seconds; starting from the probe keeps early gradients small and useful. weights
+    (the class weights of the loss) weigh the probe's classes the same way.
     """
     import numpy as np
     import torch
@@ -179,7 +176,8 @@ def init_head_from_probe(model: Any, train: EncodedSplit, cfg: TrainSpec, *, see
         features = [features[i] for i in pick]
         label_ids = [label_ids[i] for i in pick]
     embeddings = embed_features(model, features, batch_size=cfg.eval_batch_size)
-    probe = LogisticRegression(C=cfg.probe_c, max_iter=1000)
+    class_weight = None if weights is None else dict(enumerate(weights))
+    probe = LogisticRegression(C=cfg.probe_c, max_iter=1000, class_weight=class_weight)
     probe.fit(embeddings, np.asarray(label_ids))
     weight, bias = probe.coef_, probe.intercept_
     if weight.shape[0] == 1:  # binary LR keeps one row: split it across the two logits

@@ -151,11 +151,13 @@ def apply_freeze(body: Any, cfg: FreezeSpec) -> None:
 
 
 def callbacks(cfg: TrainSpec, model: Any = None) -> list[Any]:
-    """Early stopping, the time budget and AdaLoRA's rank allocation (progress display is
-    `use_rich_progress`'s job). model is the PEFT-wrapped module, when there is one."""
+    """Step checkpoints, early stopping, the time budget and AdaLoRA's rank allocation (progress
+    display is `use_rich_progress`'s job). model is the PEFT-wrapped module, when there is one."""
     from transformers import EarlyStoppingCallback
 
-    out: list[Any] = []
+    from llmline.train.checkpoints import resumable
+
+    out: list[Any] = resumable(cfg.save_steps)
     if cfg.peft and cfg.peft.method == "adalora" and model is not None:
         out.append(_adalora_allocation(model))
     if cfg.early_stopping_patience:
@@ -214,11 +216,15 @@ def training_arguments(
     greater_is_better: bool = True,
     sampling: str = "random",
 ) -> Any:
-    """HF TrainingArguments from the spec: epoch checkpoints, best model kept, bf16 on CUDA."""
+    """HF TrainingArguments from the spec: epoch checkpoints, best model kept, bf16/fp16 on CUDA."""
     import torch
     from transformers import TrainingArguments
 
     cuda = torch.cuda.is_available()
+    cadence = "steps" if cfg.eval_steps else "epoch"
+    # Native bf16 needs Ampere or newer (emulated bf16 is slow): older GPUs (T4, V100) get fp16,
+    # which the Trainer runs with loss scaling.
+    bf16 = cuda and torch.cuda.is_bf16_supported(including_emulation=False)
     return TrainingArguments(
         output_dir=str(output_dir),
         num_train_epochs=cfg.epochs,
@@ -231,9 +237,13 @@ def training_arguments(
         max_grad_norm=cfg.max_grad_norm or 0.0,
         warmup_steps=cfg.warmup_ratio,
         lr_scheduler_type=cfg.scheduler,
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        save_total_limit=2,
+        # HF saves at each evaluation (load_best_model_at_end needs that alignment); the
+        # train.save_steps checkpoints in between come from checkpoints.resumable().
+        eval_strategy=cadence,
+        save_strategy=cadence,
+        eval_steps=cfg.eval_steps,
+        save_steps=cfg.eval_steps or 500,  # 500 is HF's default, unused when saving per epoch
+        save_total_limit=2,  # the best checkpoint and the latest, to resume from
         load_best_model_at_end=True,
         metric_for_best_model=cfg.metric_for_best or metric,
         greater_is_better=greater_is_better,
@@ -244,7 +254,8 @@ def training_arguments(
         seed=seed,
         data_seed=seed,
         use_cpu=not cuda,
-        bf16=cuda and torch.cuda.is_bf16_supported(),
+        bf16=bf16,
+        fp16=cuda and not bf16,
         dataloader_num_workers=0,
     )
 

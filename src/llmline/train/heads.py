@@ -43,6 +43,8 @@ BUILTIN_HEAD_MODULES = (
     "llmline.train.classification",
     "llmline.train.ner",
     "llmline.train.causal_lm",
+    "llmline.train.mlm",
+    "llmline.train.pretrain",
 )
 
 

@@ -121,9 +121,10 @@ def train_ner(
         Trainer,
         set_seed,
     )
-    from transformers.trainer_utils import get_last_checkpoint
 
     from llmline.train import controls
+    from llmline.train.checkpoints import resume_checkpoint
+    from llmline.train.losses import class_weights, token_loss
     from llmline.train.progress import use_rich_progress
 
     started = time.perf_counter()
@@ -149,10 +150,14 @@ def train_ner(
     if cfg.peft:
         model = controls.apply_peft(model, cfg.peft, task_type="TOKEN_CLS", total_steps=steps)
     checkpoints = out_dir / "checkpoints"
-    resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    resume = resume_checkpoint(checkpoints)
+    weights = class_weights(cfg, tags, [i for f in train for i in f["labels"]])
     trainer = Trainer(
         model=model,
-        args=controls.training_arguments(cfg, checkpoints, seed=spec.seed, metric="entity_f1"),
+        args=controls.training_arguments(
+            cfg, checkpoints, seed=spec.seed, metric="entity_f1", sampling="group_by_length"
+        ),
+        compute_loss_func=token_loss(model, smoothing=cfg.label_smoothing, weights=weights),
         train_dataset=train, eval_dataset=validation,
         data_collator=DataCollatorForTokenClassification(tokenizer),
         processing_class=tokenizer, compute_metrics=_metrics_fn(tags),
@@ -162,7 +167,9 @@ def train_ner(
     use_rich_progress(trainer)
     output = trainer.train(resume_from_checkpoint=resume)
     best = controls.best_evaluation(trainer)
-    model_dir = save_token_model(trainer.model, tokenizer, out_dir / "model", spec, base_dir, tags)
+    model_dir = out_dir / "model"
+    if trainer.is_world_process_zero():  # data-parallel workers: rank 0 alone writes
+        save_token_model(trainer.model, tokenizer, model_dir, spec, base_dir, tags)
     seconds = time.perf_counter() - started
     console.print(
         f"[bold]train[/]: {output.global_step} steps in {seconds:.0f}s, "

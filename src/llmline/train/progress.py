@@ -42,8 +42,10 @@ class RichProgressCallback(TrainerCallback):  # type: ignore[misc]
     ) -> None:
         if metrics:
             shown = {k: round(v, 4) for k, v in metrics.items() if k.startswith("eval_")}
-            accuracy = shown.get("eval_accuracy")
-            console.print(f"  step {state.global_step}: validation accuracy {accuracy}, {shown}")
+            key = "eval_accuracy" if "eval_accuracy" in shown else "eval_loss"  # loss-only heads
+            console.print(
+                f"  step {state.global_step}: validation {key[5:]} {shown.get(key)}, {shown}"
+            )
 
 
 def use_rich_progress(trainer: Any) -> None:
