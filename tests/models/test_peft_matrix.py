@@ -143,14 +143,40 @@ def test_classifier_prompt_learning_trains_saves_alone_and_reloads(
     assert [r["score"] for r in first] == pytest.approx([r["score"] for r in again], abs=1e-6)
 
 
-def test_prompt_methods_refused_where_they_do_not_fit(tiny_bert_dir: Path) -> None:
-    from transformers import AutoModelForTokenClassification
+def test_ner_prompt_tuning_cuts_its_virtual_tokens_off_the_logits(
+    tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    """The model's own loss cannot line L + virtual logits up with L labels; the ner head's
+    loss, metrics and predictor drop the leading virtual positions."""
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    from llmline.errors import SpecError
+    from llmline.models.ner import label_config
+    from llmline.train.losses import token_loss
 
-    model = AutoModelForTokenClassification.from_pretrained(tiny_bert_dir, num_labels=3)
-    with pytest.raises(SpecError, match="token classification"):
-        apply_peft(model, PeftSpec(method="prompt"), task_type="TOKEN_CLS", total_steps=5)
+    config = label_config(["O", "B-PER", "I-PER"])
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert_dir)
+    base = AutoModelForTokenClassification.from_pretrained(tiny_bert_dir, **config)
+    model = apply_peft(base, PeftSpec(method="prompt", virtual_tokens=4), task_type="TOKEN_CLS",
+                       total_steps=20)  # fmt: skip
+    batch = dict(tokenizer(TEXTS, padding=True, return_tensors="pt"))
+    batch.pop("token_type_ids", None)
+    labels = torch.zeros_like(batch["input_ids"])
+    loss_fn = token_loss(model, virtual_tokens=True)
+    assert loss_fn is not None
+    model.train()
+    out = model(**batch)
+    assert out.logits.shape[1] == batch["input_ids"].shape[1] + 4
+    before = loss_fn(out, labels)
+    before.backward()
+    torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0).step()
+    assert loss_fn(model(**batch), labels) < before
+    model.eval()
+    expected = _logits(model, batch)
+    model.save_pretrained(tmp_path, safe_serialization=True)
+    pin_base(tmp_path, str(tiny_bert_dir), tiny_bert_dir)
+    reloaded = load_body(tmp_path, AutoModelForTokenClassification, **config).eval()
+    assert torch.allclose(_logits(reloaded, batch), expected, atol=1e-5)
 
 
 def test_changed_base_is_refused(tiny_bert_dir: Path, tmp_path: Path) -> None:

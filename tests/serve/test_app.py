@@ -83,3 +83,17 @@ def test_not_ready_without_model() -> None:
     client = TestClient(create_app(None, model_ref="none"))
     assert client.get("/readyz").status_code == 503
     assert client.post("/v1/classify", json={"texts": ["x"]}).status_code == 503
+
+
+def test_a_crashing_model_is_counted_as_a_500() -> None:
+    class Broken:
+        task, labels = "classification", ["a", "b"]
+
+        def predict(self, texts: list[str], *, top_k: int = 1) -> list[dict[str, Any]]:
+            raise RuntimeError("model exploded")
+
+    client = TestClient(create_app(Broken(), model_ref="m"), raise_server_exceptions=False)
+    assert client.post("/v1/classify", json={"texts": ["x"]}).status_code == 500
+    assert 'llmline_requests_total{route="/v1/classify",status="500"} 1.0' in (
+        client.get("/metrics").text
+    )

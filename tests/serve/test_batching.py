@@ -87,3 +87,15 @@ def test_close_finishes_queued_work_then_refuses_new_work() -> None:
     assert [f.result(timeout=0) for f in futures] == [[i] for i in range(5)]
     with pytest.raises(BatcherClosed):
         batcher.submit(slow, [9], group="g")
+
+
+def test_a_lone_client_waits_for_company_only_until_its_first_batch_shows_none() -> None:
+    batcher = MicroBatcher(max_batch_size=32, max_wait_ms=1000)
+    started = time.monotonic()
+    assert batcher.submit(_double, [1], group="g").result(timeout=10) == [2]
+    assert time.monotonic() - started >= 0.9  # nothing known yet: the first batch waits to fill
+    started = time.monotonic()
+    for i in range(5):
+        assert batcher.submit(_double, [i], group="g").result(timeout=10) == [2 * i]
+    assert time.monotonic() - started < 2.5  # the last batch had one text: it goes at once
+    batcher.close()

@@ -38,3 +38,20 @@ def test_each_worker_builds_the_same_service_from_the_environment(
         assert client.post("/v1/classify", json={"texts": ["hello"]}).status_code == 200
     assert (tmp_path / "ws" / "monitor.db").exists()
     assert state.request_log.store.count() == 1
+
+
+def test_a_served_torch_model_leaves_one_core_to_the_event_loop(tiny_classifier_dir: Path) -> None:
+    import torch
+
+    from llmline.optimize.runtime import load_serving_predictor
+
+    before = torch.get_num_threads()
+    try:
+        load_serving_predictor(tiny_classifier_dir, "torch", cores=3)
+        assert torch.get_num_threads() == 2
+        load_serving_predictor(tiny_classifier_dir, "torch", cores=1)
+        assert torch.get_num_threads() == 1
+        load_serving_predictor(tiny_classifier_dir, "torch", cores=4, threads=3)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)

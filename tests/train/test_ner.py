@@ -116,3 +116,22 @@ def test_ner_chain_trains_evaluates_registers_and_predicts(
     for entity in entities:
         assert text[entity["start"] : entity["end"]] == entity["text"]
         assert entity["label"] in {"PER", "LOC"}
+
+
+@pytest.mark.slow
+def test_ner_chain_with_prompt_tuning_evaluates_and_predicts(
+    tmp_path: Path, tiny_bert_dir: Path
+) -> None:
+    """Prompt tuning through the whole chain: its virtual tokens are cut off the logits in the
+    training loss, the seqeval metrics and the predictor, so offsets still match the text."""
+    from llmline.models.predictor import load_predictor
+
+    extra = "  peft: {method: prompt, virtual_tokens: 4}\n"
+    spec_path = ner_spec(tmp_path, write_conll(tmp_path / "train.txt"), tiny_bert_dir, extra)
+    ctx = run_chain(load_spec(spec_path), Workspace.resolve(tmp_path / "ws"), until="evaluate")
+    report = json.loads((ctx.run.eval_dir / "report.json").read_text())
+    assert 0.0 <= report["entity_f1"] <= 1.0 and report["rows"] > 0
+    assert (ctx.run.model_dir / "adapter_model.safetensors").exists()
+    text = "Maria Garcia visited Tokyo ."
+    for entity in load_predictor(ctx.run.model_dir).predict([text])[0]["entities"]:
+        assert text[entity["start"] : entity["end"]] == entity["text"]

@@ -15,6 +15,7 @@ __all__ = ["model_info", "register"]
 # CLI flag -> ServeSpec field; a flag given on the command line wins over --config.
 _FLAGS = {
     "workers": int,
+    "threads": int,
     "backend": str,
     "max_batch_size": int,
     "max_wait_ms": float,

@@ -67,6 +67,7 @@ class NerPredictor:
                 logits = self.model(
                     input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
                 ).logits
+                logits = logits[:, -batch["input_ids"].shape[1] :]  # prompt tuning's prefix
                 probs = torch.softmax(logits.float(), dim=-1)
                 for row, index in enumerate(chunk):
                     words = [(outside, 1.0)] * len(sentences[index])

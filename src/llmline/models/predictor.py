@@ -27,9 +27,27 @@ PREDICTORS: Registry[PredictorLoader] = Registry("model task")
 BUILTIN_PREDICTOR_MODULES = ("llmline.models.ner", "llmline.models.generator")
 
 
+def length_chunks(texts: Sequence[str], max_size: int, spread: float = 1.25) -> list[list[int]]:
+    """Indices of `texts` in model batches of similar length, shortest first.
+
+    A batch is padded to its longest text, and on a CPU padding costs as much as text: 32
+    random Banking77 texts took about twice the model time in one batch as in batches whose
+    lengths stay within `spread` of each other (plus a few characters, so short texts group).
+    """
+    chunks: list[list[int]] = []
+    for i in sorted(range(len(texts)), key=lambda i: len(texts[i])):
+        current = chunks[-1] if chunks else []
+        fits = current and len(texts[i]) <= spread * len(texts[current[0]]) + 8
+        if fits and len(current) < max_size:
+            current.append(i)
+        else:
+            chunks.append([i])
+    return chunks
+
+
 @dataclass
 class ClassifierPredictor:
-    """Sorted-by-length batches so padding stays small; results come back in input order."""
+    """Batches of similar length so padding stays small; results come back in input order."""
 
     model: Any
     tokenizer: Any
@@ -45,11 +63,9 @@ class ClassifierPredictor:
         import numpy as np
         import torch
 
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         probs = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                chunk = order[start : start + self.batch_size]
+            for chunk in length_chunks(texts, self.batch_size):
                 batch = self.tokenizer(
                     [texts[i] for i in chunk],
                     padding=True,

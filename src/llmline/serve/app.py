@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +20,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from llmline import __version__
 from llmline.models.predictor import Predictor
-from llmline.serve.auth import KeyStore, RateLimiter, presented_key, route_scope
+from llmline.serve.auth import KeyStore, RateLimiter
 from llmline.serve.batching import BatcherClosed, BatchFn, MicroBatcher, QueueFull
+from llmline.serve.gate import ServiceGate, too_many
 from llmline.serve.metrics import ServiceMetrics
 from llmline.spec import ServeSpec
 
@@ -110,7 +110,8 @@ def create_app(
     )
     app.state.llmline = state
     app.state.metrics = metrics
-    _install_middleware(app, state, metrics)
+    # Route modules may add their own layers (safety, trail) later: those wrap this one.
+    app.add_middleware(ServiceGate, state=state, metrics=metrics)
     _install_error_handlers(app)
     _install_health(app, state, metrics)
     install_routes(app, state, metrics)
@@ -167,73 +168,6 @@ def install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -
         importlib.import_module(f"{routes.__name__}.{module.name}").install(app, state, metrics)
 
 
-def _install_middleware(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
-    # Registered first = innermost: measure sees the final status of every request.
-    @app.middleware("http")
-    async def measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.requests.labels(path, str(response.status_code)).inc()
-        metrics.latency.labels(path).observe(time.perf_counter() - started)
-        if response.status_code >= 500 and state.request_log is not None:
-            state.request_log.log_error(
-                route=path,
-                model_ref=state.model_ref,
-                model_version=state.model_version,
-                status=response.status_code,
-                latency_s=time.perf_counter() - started,
-            )
-        return response
-
-    @app.middleware("http")
-    async def authorize(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        scope = route_scope(request.url.path)
-        if state.keys is None or not state.keys.keys or scope is None:
-            return await call_next(request)
-        presented = presented_key(
-            request.headers.get("authorization"), request.headers.get("x-api-key")
-        )
-        key = state.keys.find(presented) if presented else None
-        if key is None:
-            return JSONResponse(
-                {"detail": "missing or unknown API key (send Authorization: Bearer KEY)"},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        if not key.allows(scope):
-            return JSONResponse({"detail": f"key {key.name!r} may not call {scope}"}, 403)
-        wait = state.limiter.acquire(key)
-        if wait > 0:
-            return _too_many(f"rate limit of key {key.name!r} reached", wait)
-        return await call_next(request)
-
-    @app.middleware("http")
-    async def limit_body(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > state.settings.max_body_bytes:
-            return JSONResponse(
-                {
-                    "detail": f"body of {declared} bytes over the {state.settings.max_body_bytes}"
-                    " byte limit"
-                },
-                status_code=413,
-            )
-        return await call_next(request)
-
-
-def _too_many(detail: str, retry_after: float) -> JSONResponse:
-    seconds = max(1, int(retry_after + 0.999))
-    return JSONResponse({"detail": detail}, status_code=429, headers={"Retry-After": str(seconds)})
-
-
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -246,7 +180,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(QueueFull)
     async def overloaded(request: Request, exc: QueueFull) -> JSONResponse:
-        return _too_many(
+        return too_many(
             "the service is at capacity; retry after the given seconds", exc.retry_after
         )
 

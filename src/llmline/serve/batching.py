@@ -2,9 +2,12 @@
 
 A single worker thread owns the model: it takes the first waiting request, waits up to
 `max_wait_ms` for more of the same kind, runs them as one batch of at most `max_batch_size`
-texts and hands each request its slice back. The queue is bounded in texts, so overload turns
-into a quick `QueueFull` (429 + Retry-After) instead of unbounded latency. Written by hand
-because neither FastAPI nor uvicorn batches, and MLflow serving does not either (mlflow #8007).
+texts and hands each request its slice back. The wait ends early once as many texts are queued
+as the group's last batch had: a lone client never waits for company that is not coming,
+while clients that arrive together are still taken together. The queue is bounded in texts,
+so overload turns into a quick `QueueFull` (429 + Retry-After) instead of unbounded latency.
+Written by hand because neither FastAPI nor uvicorn batches, and MLflow serving does not
+either (mlflow #8007).
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ class MicroBatcher:
         self.on_batch = on_batch
         self.stats = BatchStats()
         self._jobs: deque[_Job] = deque()
+        self._last_size: dict[Hashable, int] = {}
         self._pending = 0
         self._cond = threading.Condition()
         self._closed = False
@@ -121,13 +125,19 @@ class MicroBatcher:
                 if self._closed:
                     return None
                 self._cond.wait()
+            group = self._jobs[0].group
+            enough = min(self.max_batch_size, self._last_size.get(group, self.max_batch_size))
             deadline = time.monotonic() + self.max_wait_s
-            while not self._closed and self._group_size(self._jobs[0].group) < self.max_batch_size:
+            while not self._closed and self._group_size(group) < enough:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 self._cond.wait(remaining)
-            return self._take(self._jobs[0].group)
+            taken = self._take(group)
+            if len(self._last_size) > 256:  # groups can carry request parameters: stay bounded
+                self._last_size.clear()
+            self._last_size[group] = sum(len(job.items) for job in taken)
+            return taken
 
     def _group_size(self, group: Hashable) -> int:
         return sum(len(j.items) for j in self._jobs if j.group == group)

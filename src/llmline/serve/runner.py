@@ -66,7 +66,9 @@ def build_app(options: ServeOptions) -> FastAPI:
     workspace = Workspace.resolve(options.workspace)
     settings, monitor = options.serve_spec, options.monitor_spec
     model_dir = resolve_model(options.model, workspace)
-    predictor = load_serving_predictor(model_dir, settings.backend)
+    predictor = load_serving_predictor(
+        model_dir, settings.backend, cores=worker_cores(settings), threads=settings.threads
+    )
     app = create_app(
         predictor,
         model_ref=options.model,
@@ -79,6 +81,12 @@ def build_app(options: ServeOptions) -> FastAPI:
     _start_reload(state, options, workspace)
     _start_alerts(state, monitor, workspace, model_dir)
     return app
+
+
+def worker_cores(settings: ServeSpec) -> int:
+    """The cores this process may use, shared among the service's workers."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // settings.workers)
 
 
 def app_from_env() -> FastAPI:
@@ -126,8 +134,12 @@ def _start_reload(state: Any, options: ServeOptions, workspace: Workspace) -> No
 
     def load(info: dict[str, Any]) -> Any:
         reference = f"models:/{info['registered_name']}/{info['version']}"
+        settings = options.serve_spec
         return load_serving_predictor(
-            resolve_model(reference, workspace), options.serve_spec.backend
+            resolve_model(reference, workspace),
+            settings.backend,
+            cores=worker_cores(settings),
+            threads=settings.threads,
         )
 
     def swapped(old: dict[str, Any], new: dict[str, Any]) -> None:

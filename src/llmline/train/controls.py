@@ -65,22 +65,12 @@ def _prompt(cfg: PeftSpec, task_type: str, total_steps: int) -> Any:
     return PromptTuningConfig(task_type=task_type, num_virtual_tokens=cfg.virtual_tokens)
 
 
-# Prompt tuning prepends virtual tokens to the input, so per-token logits no longer line up
-# with per-token labels; prefix tuning (virtual keys/values only) has no such problem.
-UNSUPPORTED = {"TOKEN_CLS": ("prompt",)}
-
-
 def apply_peft(model: Any, cfg: PeftSpec, *, task_type: str, total_steps: int) -> Any:
     """Wrap model with the configured adapter; only adapter (and head) parameters train."""
     from peft import get_peft_model
 
-    if cfg.method in UNSUPPORTED.get(task_type, ()):
-        raise SpecError(
-            f"peft method {cfg.method!r} does not fit token classification",
-            where="train.peft.method",
-            fix="use lora, adalora, ia3 or prefix for ner",
-        )
-
+    # Prompt tuning prepends virtual tokens; the per-token heads cut them off their logits
+    # (ner: its loss, metrics and predictor), the pooled classifier off its hidden states.
     config = PEFT_METHODS.get(cfg.method, key="train.peft.method")(cfg, task_type, total_steps)
     try:
         with upstream_deprecations():

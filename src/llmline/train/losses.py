@@ -46,16 +46,19 @@ def class_weights(
 
 
 def token_loss(
-    model: Any, *, smoothing: float = 0.0, weights: list[float] | None = None, shift: bool = False
-) -> Callable[..., Any] | None:
+    model: Any, *, smoothing: float = 0.0, weights: list[float] | None = None, shift: bool = False,
+    virtual_tokens: bool = False,
+) -> Callable[..., Any] | None:  # fmt: skip
     """A Trainer compute_loss_func over per-token labels (IGNORE skipped), or None when the
     model's own loss already is the one wanted.
 
     shift: causal LMs predict token t+1 at position t. Normalised by num_items_in_batch (the
     labelled tokens of the whole accumulated batch, as HF counts them), like the models' own loss.
     Weights and smoothing apply while the model trains, never to the evaluation loss.
+    virtual_tokens: the model prepends prompt-tuning tokens, so its own loss cannot line its
+    logits up with the labels; this one drops the leading positions first.
     """
-    if not smoothing and weights is None:
+    if not smoothing and weights is None and not virtual_tokens:
         return None
 
     def loss(outputs: Any, labels: Any, num_items_in_batch: Any = None) -> Any:

@@ -96,6 +96,7 @@ def _metrics_fn(tags: list[str]) -> Any:
 
         logits, labels = eval_pred.predictions, eval_pred.label_ids
         predicted = np.asarray(logits[0] if isinstance(logits, tuple) else logits).argmax(-1)
+        predicted = predicted[:, predicted.shape[1] - labels.shape[1] :]  # prompt tuning's prefix
         gold_rows, pred_rows = [], []
         for p_row, l_row in zip(predicted, labels, strict=True):
             keep = l_row != IGNORE
@@ -152,12 +153,16 @@ def train_ner(
     checkpoints = out_dir / "checkpoints"
     resume = resume_checkpoint(checkpoints)
     weights = class_weights(cfg, tags, [i for f in train for i in f["labels"]])
+    prompt_tuning = cfg.peft is not None and cfg.peft.method == "prompt"
+    loss = token_loss(
+        model, smoothing=cfg.label_smoothing, weights=weights, virtual_tokens=prompt_tuning
+    )
     trainer = Trainer(
         model=model,
         args=controls.training_arguments(
             cfg, checkpoints, seed=spec.seed, metric="entity_f1", sampling="group_by_length"
         ),
-        compute_loss_func=token_loss(model, smoothing=cfg.label_smoothing, weights=weights),
+        compute_loss_func=loss,
         train_dataset=train, eval_dataset=validation,
         data_collator=DataCollatorForTokenClassification(tokenizer),
         processing_class=tokenizer, compute_metrics=_metrics_fn(tags),

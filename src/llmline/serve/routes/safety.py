@@ -9,17 +9,21 @@ Installed as a middleware so every route module is covered without knowing about
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmline.serve.app import ServiceState
+from llmline.serve.gate import read_body
 from llmline.serve.metrics import ServiceMetrics
 
 POLICY_ENV = "LLMLINE_SAFETY_POLICY"
@@ -123,79 +127,155 @@ def install(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
             )
         return categories
 
-    @app.middleware("http")
-    async def safety(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        rule = policy.routes.get(request.url.path)
-        if rule is None or request.method != "POST" or rule.input == rule.output == "pass":
-            return await call_next(request)
-        route = request.url.path
+    app.add_middleware(SafetyGuard, policy=policy, checker=checker, verdict=verdict)
+
+
+Verdict = Callable[[str, str, str, list[str]], list[str]]
+
+
+class _StreamCut(Exception):
+    """Raised into the route when a blocked stream has ended, so it stops generating."""
+
+
+class SafetyGuard:
+    """The policy as a pure ASGI layer (why not `@app.middleware`: see llmline.serve.gate)."""
+
+    def __init__(self, app: ASGIApp, policy: Any, checker: Any, verdict: Verdict) -> None:
+        self.app, self.policy, self.checker, self.verdict = app, policy, checker, verdict
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rule = self.policy.routes.get(scope["path"]) if scope["type"] == "http" else None
+        if rule is None or scope["method"] != "POST" or rule.input == rule.output == "pass":
+            await self.app(scope, receive, send)
+            return
+        route: str = scope["path"]
         flags: list[str] = []
         if rule.input != "pass":
+            raw, receive = await read_body(receive)
             try:
-                body = json.loads(await request.body() or b"null")
+                body = json.loads(raw or b"null")
             except (ValueError, UnicodeDecodeError):
                 body = None  # the route's own validation answers malformed bodies
-            categories = verdict(route, "input", rule.input, input_texts(body))
+            categories = self.verdict(route, "input", rule.input, input_texts(body))
             if categories and rule.input == "block":
-                return JSONResponse(
-                    {
-                        "detail": "the input was blocked by the safety policy "
-                        f"({', '.join(categories)})",
-                        "categories": categories,
-                    },
-                    status_code=400,
-                )
+                refusal = _refusal("the input was blocked by the safety policy", categories, 400)
+                await refusal(scope, receive, send)
+                return
             flags += categories
-        response = await call_next(request)
-        if rule.output != "pass" and _is_event_stream(response):
-            return _guard_stream(
-                response,
-                check=lambda text: sorted(set(checker.check(text, injection=False).categories)),
-                record=lambda text: verdict(route, "output", rule.output, [text]),
-                block=rule.output == "block",
-            )
-        if rule.output != "pass" and response.status_code == 200:
-            response, categories = await _check_output(
-                response, lambda t: verdict(route, "output", rule.output, t)
-            )
-            if categories and rule.output == "block":
-                return JSONResponse(
-                    {
-                        "detail": "the model's output was withheld by the safety policy "
-                        f"({', '.join(categories)})",
-                        "categories": categories,
-                    },
-                    status_code=422,
-                )
-            flags += categories
-        if flags:
-            response.headers["X-Llmline-Safety"] = "flagged=" + ",".join(sorted(set(flags)))
-        return response
+        guard = _OutputGuard(
+            scope,
+            receive,
+            send,
+            flags,
+            action=rule.output,
+            check=lambda text: sorted(set(self.checker.check(text, injection=False).categories)),
+            verdict=lambda texts: self.verdict(route, "output", rule.output, texts),
+        )
+        with contextlib.suppress(_StreamCut):
+            await self.app(scope, receive, guard.send)
 
 
-async def _check_output(
-    response: Response, check: Callable[[list[str]], list[str]]
-) -> tuple[Response, list[str]]:
-    """Buffer the (non-streaming JSON) body, check its generated text, rebuild the response."""
-    if not response.headers.get("content-type", "").startswith("application/json"):
-        return response, []
-    chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
-    raw = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
-    try:
-        categories = check(output_texts(json.loads(raw)))
-    except ValueError:
-        categories = []
-    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-    rebuilt = Response(
-        raw, status_code=response.status_code, headers=headers, media_type=response.media_type
+def _refusal(reason: str, categories: list[str], status: int) -> JSONResponse:
+    return JSONResponse(
+        {"detail": f"{reason} ({', '.join(categories)})", "categories": categories},
+        status_code=status,
     )
-    return rebuilt, categories
 
 
-def _is_event_stream(response: Response) -> bool:
-    return response.headers.get("content-type", "").startswith("text/event-stream")
+class _OutputGuard:
+    """Wraps `send`: flags header on plain answers, JSON bodies checked whole, streams per chunk.
+
+    A JSON answer is held back until its last byte so a blocked one becomes a 422. A stream's 200
+    is already sent when it turns harmful, so a block ends it with an error event instead; the
+    whole generated text is counted and logged once, at the end.
+    """
+
+    def __init__(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        flags: list[str],
+        *,
+        action: str,
+        check: Callable[[str], list[str]],
+        verdict: Callable[[list[str]], list[str]],
+    ) -> None:
+        self.scope, self.receive, self.downstream, self.flags = scope, receive, send, flags
+        self.action, self.check, self.verdict = action, check, verdict
+        self.mode = "pass"
+        self.start: Message = {}
+        self.chunks: list[bytes] = []
+        self.generated = ""
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await self.started(message)
+        elif message["type"] != "http.response.body" or self.mode == "pass":
+            await self.downstream(message)
+        elif self.mode == "json":
+            self.chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                await self.checked_json()
+        else:
+            await self.stream_chunk(message)
+
+    async def started(self, message: Message) -> None:
+        content_type = Headers(raw=message["headers"]).get("content-type", "")
+        if self.action != "pass" and content_type.startswith("text/event-stream"):
+            self.mode = "stream"
+        elif self.action != "pass" and message["status"] == 200:
+            self.mode = "json" if content_type.startswith("application/json") else "pass"
+        if self.mode == "json":
+            self.start = message
+            return
+        if self.mode == "pass":
+            self.flag(message)
+        await self.downstream(message)
+
+    def flag(self, message: Message) -> None:
+        if self.flags:
+            headers = MutableHeaders(scope=message)
+            headers["X-Llmline-Safety"] = "flagged=" + ",".join(sorted(set(self.flags)))
+
+    async def checked_json(self) -> None:
+        raw = b"".join(self.chunks)
+        try:
+            categories = self.verdict(output_texts(json.loads(raw)))
+        except ValueError:
+            categories = []
+        if categories and self.action == "block":
+            reason = "the model's output was withheld by the safety policy"
+            await _refusal(reason, categories, 422)(self.scope, self.receive, self.downstream)
+            return
+        self.flags += categories
+        self.flag(self.start)
+        await self.downstream(self.start)
+        await self.downstream({"type": "http.response.body", "body": raw, "more_body": False})
+
+    async def stream_chunk(self, message: Message) -> None:
+        if self.mode == "cut":
+            raise _StreamCut
+        self.generated += _delta_text(message.get("body", b""))
+        block = self.action == "block" and self.generated
+        categories = self.check(self.generated) if block else []
+        if categories:
+            self.verdict([self.generated])
+            self.mode = "cut"
+            error = {
+                "error": {
+                    "message": "the model's output was withheld by the safety policy "
+                    f"({', '.join(categories)})",
+                    "type": "safety_block",
+                    "categories": categories,
+                }
+            }
+            event = f"data: {json.dumps(error)}\n\ndata: [DONE]\n\n".encode()
+            await self.downstream({"type": "http.response.body", "body": event})
+            raise _StreamCut
+        await self.downstream(message)
+        if not message.get("more_body", False) and self.generated:
+            self.verdict([self.generated])
 
 
 def _delta_text(chunk: bytes) -> str:
@@ -216,43 +296,3 @@ def _delta_text(chunk: bytes) -> str:
             elif isinstance(choice, dict) and isinstance(choice.get("text"), str):
                 text += choice["text"]
     return text
-
-
-def _guard_stream(
-    response: Response,
-    *,
-    check: Callable[[str], list[str]],
-    record: Callable[[str], list[str]],
-    block: bool,
-) -> Response:
-    """Check the text generated so far before each chunk goes out.
-
-    The 200 status is already sent when a stream turns harmful, so a block ends the stream with
-    an error event instead of a 4xx; the whole answer is counted and logged once, at the end.
-    """
-    upstream = response.body_iterator  # type: ignore[attr-defined]
-
-    async def guarded() -> Any:
-        generated = ""
-        async for chunk in upstream:
-            data = chunk if isinstance(chunk, bytes) else chunk.encode()
-            generated += _delta_text(data)
-            categories = check(generated) if block and generated else []
-            if categories:
-                record(generated)
-                error = {
-                    "error": {
-                        "message": "the model's output was withheld by the safety policy "
-                        f"({', '.join(categories)})",
-                        "type": "safety_block",
-                        "categories": categories,
-                    }
-                }
-                yield f"data: {json.dumps(error)}\n\ndata: [DONE]\n\n".encode()
-                return
-            yield data
-        if generated:
-            record(generated)
-
-    response.body_iterator = guarded()  # type: ignore[attr-defined]
-    return response

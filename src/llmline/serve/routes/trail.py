@@ -5,7 +5,7 @@ to that hash-chained log (same format as the workspace audit log, so `llmline au
 checks it): route, status, the sha256 of the request body and of the response body, and the
 model reference and version that answered. Only hashes are kept, never text, so the log
 proves what was asked and answered without holding personal data. Streaming responses are
-hashed as they pass, so nothing is buffered. (Route modules install in name order and the
+hashed as they pass, so no answer is buffered. (Route modules install in name order and the
 last-installed middleware runs first, so this one, `trail`, sees every request, including
 those the safety policy or the key check refuse.)
 """
@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmline.lineage import audit_append
 from llmline.serve.app import ServiceState
+from llmline.serve.gate import read_body
 from llmline.serve.metrics import ServiceMetrics
 
 AUDIT_ENV = "LLMLINE_REQUEST_AUDIT"
@@ -34,11 +35,11 @@ def install(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
         return
     log = Path(target)
 
-    def record(request: Request, status: int, request_sha: str, output_sha: str) -> None:
+    def record(route: str, status: int, request_sha: str, output_sha: str) -> None:
         audit_append(
             log,
             "request",
-            route=request.url.path,
+            route=route,
             status=status,
             request_sha256=request_sha,
             output_sha256=output_sha,
@@ -46,28 +47,35 @@ def install(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
             model_version=state.model_version,
         )
 
-    @app.middleware("http")
-    async def audit_requests(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if request.method != "POST" or not request.url.path.startswith("/v1/"):
-            return await call_next(request)
-        request_sha = hashlib.sha256(await request.body()).hexdigest()
-        response = await call_next(request)
-        body = getattr(response, "body_iterator", None)
-        if body is None:  # a plain Response: its bytes are already there
-            output_sha = hashlib.sha256(getattr(response, "body", b"")).hexdigest()
-            await run_in_threadpool(record, request, response.status_code, request_sha, output_sha)
-            return response
+    app.add_middleware(RequestTrail, record=record)
 
-        async def hashed() -> AsyncIterator[Any]:
-            digest = hashlib.sha256()
-            async for chunk in body:
-                digest.update(chunk if isinstance(chunk, bytes) else chunk.encode())
-                yield chunk
-            await run_in_threadpool(
-                record, request, response.status_code, request_sha, digest.hexdigest()
-            )
 
-        response.body_iterator = hashed()  # type: ignore[attr-defined]
-        return response
+class RequestTrail:
+    """Hash each /v1 POST's body and answer as they pass; one audit entry once it is answered."""
+
+    def __init__(self, app: ASGIApp, record: Callable[[str, int, str, str], None]) -> None:
+        self.app, self.record = app, record
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not scope["path"].startswith("/v1/")
+        ):
+            await self.app(scope, receive, send)
+            return
+        body, receive = await read_body(receive)
+        request_sha = hashlib.sha256(body).hexdigest()
+        digest = hashlib.sha256()
+        status = 500
+
+        async def hashing(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                digest.update(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, receive, hashing)
+        await run_in_threadpool(self.record, scope["path"], status, request_sha, digest.hexdigest())
