@@ -157,12 +157,14 @@ def render(results: dict[str, dict[str, Any]], command: str) -> str:
     return "\n".join(lines)
 
 
-def write_results(section: str) -> None:
+def write_results(section: str, start: str = START, end: str = END) -> None:
+    """Replace the section between the start/end markers, or add it under the governance
+    heading (bench_explain.py writes its own markers through this too)."""
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
     header = "## Governance: bias checks, safety filters, explanations, model cards and audit log"
-    if START in text:
-        before, rest = text.split(START, 1)
-        text = before + section + rest.split(END, 1)[1]
+    if start in text:
+        before, rest = text.split(start, 1)
+        text = before + section + rest.split(end, 1)[1]
     elif header in text:
         text = text.replace(header, f"{header}\n\n{section}", 1)
     else:

@@ -24,9 +24,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_bias import write_results
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DATA = ROOT / ".cache" / "demo" / "rotten_tomatoes_corpus_full.csv.bz2"
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 START, END = "<!-- bench_explain:start -->", "<!-- bench_explain:end -->"
 TEMPLATES = [
     "The movie was {}.",
@@ -178,20 +179,7 @@ def main() -> None:
     command = (
         f"python benchmarks/bench_explain.py --workspace {args.workspace} --steps {args.steps}"
     )
-    write_results(render(result, command))
-
-
-def write_results(section: str) -> None:
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    header = "## Governance: bias checks, safety filters, explanations, model cards and audit log"
-    if START in text:
-        before, rest = text.split(START, 1)
-        text = before + section + rest.split(END, 1)[1]
-    elif header in text:
-        text = text.replace(header, f"{header}\n\n{section}", 1)
-    else:
-        text = text.rstrip() + f"\n\n{header}\n\n{section}\n"
-    RESULTS.write_text(text, encoding="utf-8")
+    write_results(render(result, command), START, END)
 
 
 if __name__ == "__main__":

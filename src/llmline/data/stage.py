@@ -45,7 +45,7 @@ def prepare_data(
     counter = Counter[str]()
     records = list(
         _clean_stream(
-            _read(spec.source, spec, "data.source", counter), spec, dropped, steps, executor
+            read_rows(spec.source, spec, "data.source", counter), spec, dropped, steps, executor
         )
     )
     augmented = [r for r in records if "augmented_from" in r.meta]
@@ -90,9 +90,10 @@ def _group(record: Record) -> str:
     return f"cluster:{cluster}" if cluster is not None else dedup_key(record.text)
 
 
-def _read(
+def read_rows(
     source: SourceSpec, spec: DataSpec, key: str, counter: Counter[str] | None = None
 ) -> Iterator[Record]:
+    """The source's records, at most data.max_rows, counted into counter["rows"]."""
     records = read_records(
         source, key=key, strict=spec.strict, max_bad_fraction=spec.max_bad_fraction
     )
@@ -151,7 +152,7 @@ def _validation(
     own: Counter[str] = Counter()
     rows = list(
         _clean_stream(
-            _read(spec.validation, spec, "data.validation"), spec, own, StepRun.build(options)
+            read_rows(spec.validation, spec, "data.validation"), spec, own, StepRun.build(options)
         )
     )
     _require_rows(rows, spec.validation)

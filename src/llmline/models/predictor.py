@@ -6,7 +6,7 @@ when a task (NER, generation) is added.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -45,6 +45,21 @@ def length_chunks(texts: Sequence[str], max_size: int, spread: float = 1.25) -> 
     return chunks
 
 
+def encoded_chunks(
+    tokenizer: Any, texts: Sequence[str], *, batch_size: int, max_length: int, tensors: str
+) -> Iterator[tuple[list[int], Any]]:
+    """(indices, padded encoding) per model call, in length-grouped chunks (`length_chunks`)."""
+    for chunk in length_chunks(texts, batch_size):
+        encoded = tokenizer(
+            [texts[i] for i in chunk],
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            return_tensors=tensors,
+        )
+        yield chunk, encoded
+
+
 @dataclass
 class ClassifierPredictor:
     """Batches of similar length so padding stays small; results come back in input order."""
@@ -65,14 +80,11 @@ class ClassifierPredictor:
 
         probs = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         with torch.inference_mode():
-            for chunk in length_chunks(texts, self.batch_size):
-                batch = self.tokenizer(
-                    [texts[i] for i in chunk],
-                    padding=True,
-                    truncation=True,
-                    max_length=self.meta.max_length,
-                    return_tensors="pt",
-                )
+            chunks = encoded_chunks(
+                self.tokenizer, texts, batch_size=self.batch_size,
+                max_length=self.meta.max_length, tensors="pt",
+            )  # fmt: skip
+            for chunk, batch in chunks:
                 logits = self.model(batch["input_ids"], batch["attention_mask"])["logits"]
                 probs[chunk] = torch.softmax(logits.float(), dim=-1).numpy()
         return probs

@@ -15,7 +15,7 @@ from typing import Any
 
 from llmline.errors import ModelError
 from llmline.models.classifier import MODEL_META, ClassifierMeta
-from llmline.models.predictor import length_chunks, top_k_results
+from llmline.models.predictor import encoded_chunks, top_k_results
 
 ONNX_FILE = "model.onnx"
 _EXPORT_OPSET = 17
@@ -113,14 +113,11 @@ class OnnxClassifierPredictor:
 
         logits = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         embeddings: Any = None
-        for chunk in length_chunks(texts, self.batch_size):
-            batch = self.tokenizer(
-                [texts[i] for i in chunk],
-                padding=True,
-                truncation=True,
-                max_length=self.meta.max_length,
-                return_tensors="np",
-            )
+        chunks = encoded_chunks(
+            self.tokenizer, texts, batch_size=self.batch_size,
+            max_length=self.meta.max_length, tensors="np",
+        )  # fmt: skip
+        for chunk, batch in chunks:
             out_logits, out_embed = self.session.run(
                 None,
                 {

@@ -86,8 +86,7 @@ def train_causal_lm(
     spec: PipelineSpec, data: DataArtifact, out_dir: Path, workspace: Workspace
 ) -> TrainResult:
     """Fine-tune (fully or with an adapter) on the conversations; keep the lowest eval loss."""
-    import torch
-    from transformers import DataCollatorForSeq2Seq, Trainer, set_seed
+    from transformers import DataCollatorForSeq2Seq, Trainer
 
     from llmline.train import controls
     from llmline.train.checkpoints import resume_checkpoint
@@ -96,9 +95,7 @@ def train_causal_lm(
 
     started = time.perf_counter()
     cfg = spec.train
-    set_seed(spec.seed)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    controls.seed_and_threads(spec)
     if cfg.class_weights != "none":
         raise SpecError(
             "class weights do not apply to a causal LM's vocabulary",

@@ -27,8 +27,7 @@ def train_classifier(
     spec: PipelineSpec, data: DataArtifact, out_dir: Path, workspace: Workspace
 ) -> TrainResult:
     """Train on data.train, pick the best epoch on data.validation, save to out_dir/model."""
-    import torch
-    from transformers import AutoModel, AutoTokenizer, Trainer, set_seed
+    from transformers import AutoModel, AutoTokenizer, Trainer
 
     from llmline.models.adapters import pin_base
     from llmline.train import controls
@@ -38,9 +37,7 @@ def train_classifier(
 
     started = time.perf_counter()
     cfg = spec.train
-    set_seed(spec.seed)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    controls.seed_and_threads(spec)
     base_dir = resolve_model(cfg.base_model, workspace)
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     encoder = AutoModel.from_pretrained(base_dir, use_safetensors=True)
@@ -78,7 +75,7 @@ def train_classifier(
     for callback in controls.callbacks(cfg, adapter):
         trainer.add_callback(callback)
     output = trainer.train(resume_from_checkpoint=resume)
-    best = trainer.evaluate()
+    best = controls.best_evaluation(trainer)
     model_dir = out_dir / "model"
     if trainer.is_world_process_zero():  # data-parallel workers: rank 0 alone writes
         save_classifier(trainer.model, tokenizer, model_dir)

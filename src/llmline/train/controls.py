@@ -14,7 +14,7 @@ from typing import Any
 
 from llmline.console import console
 from llmline.errors import SpecError
-from llmline.spec import FreezeSpec, PeftSpec, TrainSpec
+from llmline.spec import FreezeSpec, PeftSpec, PipelineSpec, TrainSpec
 from llmline.variants import Registry
 
 PeftConfigFn = Any  # (PeftSpec, task_type: str) -> peft.PeftConfig
@@ -98,6 +98,17 @@ def upstream_deprecations() -> Iterator[None]:
         yield
 
 
+def seed_and_threads(spec: PipelineSpec) -> None:
+    """How every head starts: the spec's seed for python, numpy and torch, and train.threads
+    CPU threads when set."""
+    import torch
+    from transformers import set_seed
+
+    set_seed(spec.seed)
+    if spec.train.threads:
+        torch.set_num_threads(spec.train.threads)
+
+
 def count_parameters(model: Any) -> tuple[int, int]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return trainable, sum(p.numel() for p in model.parameters())
@@ -175,7 +186,8 @@ def _adalora_allocation(peft_model: Any) -> Any:
 
 def _time_budget(minutes: float) -> Any:
     """Stop at the first step past the budget, evaluating and saving that step first so the
-    best-checkpoint logic still sees it."""
+    best-checkpoint logic still sees it. With per-epoch evaluation HF's epoch end, which also
+    runs when training stops mid-epoch, does both; asking here too evaluated twice."""
     import time
 
     from transformers import TrainerCallback
@@ -190,8 +202,9 @@ def _time_budget(minutes: float) -> Any:
             if time.monotonic() - self.started > minutes * 60:
                 console.print(f"time budget of {minutes:g} min reached at step {state.global_step}")
                 control.should_training_stop = True
-                control.should_evaluate = True
-                control.should_save = True
+                if args.eval_strategy != "epoch":
+                    control.should_evaluate = True
+                    control.should_save = True
             return control
 
     return TimeBudget()

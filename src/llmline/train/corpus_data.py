@@ -81,19 +81,11 @@ def _read(
     source: SourceSpec, data: DataSpec, key: str, counter: Counter[str] | None = None
 ) -> Iterator[Record]:
     """Records of the source; a plain .txt file is one document (the text_dir reader)."""
-    from llmline.data.sources import read_records
+    from llmline.data.stage import read_rows
 
     if source.format == "auto" and source.path.suffix.lower() in PLAIN_TEXT_SUFFIXES:
         source = source.model_copy(update={"format": "text_dir"})
-    records = read_records(
-        source, key=key, strict=data.strict, max_bad_fraction=data.max_bad_fraction
-    )
-    for index, record in enumerate(records):
-        if data.max_rows is not None and index >= data.max_rows:
-            return
-        if counter is not None:
-            counter["rows"] += 1
-        yield record
+    return read_rows(source, data, key, counter)
 
 
 def _clean_texts(

@@ -138,8 +138,7 @@ def train_mlm(
     spec: PipelineSpec, data: DataArtifact, out_dir: Path, workspace: Workspace
 ) -> TrainResult:
     """Continue masked-LM training on data.train; keep the step with the lowest eval loss."""
-    import torch
-    from transformers import AutoTokenizer, Trainer, set_seed
+    from transformers import AutoTokenizer, Trainer
 
     from llmline.train import controls
     from llmline.train.checkpoints import resume_checkpoint
@@ -149,9 +148,7 @@ def train_mlm(
     started = time.perf_counter()
     cfg = spec.train
     pre = pretrain_settings(cfg, TASK)
-    set_seed(spec.seed)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    controls.seed_and_threads(spec)
     base_dir = resolve_model(cfg.base_model, workspace)
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     if tokenizer.mask_token is None:

@@ -114,13 +114,11 @@ def train_ner(
     spec: PipelineSpec, data: DataArtifact, out_dir: Path, workspace: Workspace
 ) -> TrainResult:
     """Fine-tune AutoModelForTokenClassification; keep the best epoch by entity F1."""
-    import torch
     from transformers import (
         AutoModelForTokenClassification,
         AutoTokenizer,
         DataCollatorForTokenClassification,
         Trainer,
-        set_seed,
     )
 
     from llmline.train import controls
@@ -130,9 +128,7 @@ def train_ner(
 
     started = time.perf_counter()
     cfg, tags = spec.train, data.labels
-    set_seed(spec.seed)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    controls.seed_and_threads(spec)
     base_dir = resolve_model(cfg.base_model, workspace)
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     model = AutoModelForTokenClassification.from_pretrained(

@@ -140,8 +140,7 @@ def train_from_scratch(
     spec: PipelineSpec, data: DataArtifact, out_dir: Path, workspace: Workspace
 ) -> TrainResult:
     """Train tokenizer and model on data.train; keep the step with the lowest validation loss."""
-    import torch
-    from transformers import Trainer, default_data_collator, set_seed
+    from transformers import Trainer, default_data_collator
 
     from llmline.train import controls
     from llmline.train.checkpoints import resume_checkpoint
@@ -153,9 +152,7 @@ def train_from_scratch(
     pre = pretrain_settings(cfg, TASK)
     if "base_model" in cfg.model_fields_set:
         console.print(f"[yellow]train.base_model is ignored: {TASK} starts from random weights[/]")
-    set_seed(spec.seed)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    controls.seed_and_threads(spec)
     checkpoints = out_dir / "checkpoints"
     resume = resume_checkpoint(checkpoints)
     tokenizer, train, validation = _corpus_blocks(data, pre, resume)
