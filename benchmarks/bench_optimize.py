@@ -14,12 +14,18 @@ import json
 import time
 from pathlib import Path
 
-METHODS = ["onnx-fp32", "onnx-int8", "dynamic-int8", "magnitude-prune", "head-prune", "distill"]
+METHODS = [
+    "onnx-fp32", "onnx-int8", "dynamic-int8", "magnitude-prune", "head-prune", "neuron-prune",
+    "distill",
+]  # fmt: skip
 
 
-def head_to_head(model_dir: Path, variant_dir: Path, texts: list[str], calls: int) -> dict:
-    """Alternate single-text calls between the two models, so CPU contention from other jobs
-    hits both equally (the per-variant table measures them minutes apart)."""
+def head_to_head(
+    model_dir: Path, variant_dirs: list[Path], texts: list[str], calls: int, batch: int
+) -> dict:
+    """Alternate calls between fp32 PyTorch and each variant, so CPU contention from other jobs
+    and the process's own drift (the per-variant table measures them minutes apart, after
+    training runs in the same process) hit every model alike."""
     import time
 
     import numpy as np
@@ -27,19 +33,24 @@ def head_to_head(model_dir: Path, variant_dir: Path, texts: list[str], calls: in
     from llmline.models.predictor import load_predictor
     from llmline.optimize.runtime import load_serving_predictor
 
-    models = {
-        "torch-fp32": load_predictor(model_dir),
-        "onnx-int8": load_serving_predictor(variant_dir),
-    }
+    models = {"torch-fp32": load_predictor(model_dir)}
+    models |= {path.name: load_serving_predictor(path) for path in variant_dirs}
     timings: dict[str, list[float]] = {name: [] for name in models}
     for i in range(calls):
+        chunk = [texts[(i * batch + j) % len(texts)] for j in range(batch)]
         for name, predictor in models.items():
             started = time.perf_counter()
-            predictor.predict([texts[i % len(texts)]])
+            predictor.predict(chunk)
             timings[name].append((time.perf_counter() - started) * 1000)
     p50 = {name: float(np.percentile(t[5:], 50)) for name, t in timings.items()}
     p99 = {name: float(np.percentile(t[5:], 99)) for name, t in timings.items()}
-    return {"p50_ms": p50, "p99_ms": p99, "speedup_p50": p50["torch-fp32"] / p50["onnx-int8"]}
+    base = p50["torch-fp32"]
+    return {
+        "batch": batch,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "speedup_p50": {name: base / value for name, value in p50.items()},
+    }
 
 
 def main() -> None:
@@ -52,18 +63,26 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench-optimize"))
     parser.add_argument("--methods", nargs="*", default=METHODS)
     parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--heads-per-layer", type=int, default=2, help="head-prune")
+    parser.add_argument("--head-share", type=float, default=None, help="head-prune, global")
+    parser.add_argument("--neuron-share", type=float, default=0.3, help="neuron-prune")
     parser.add_argument(
         "--head-to-head",
         type=Path,
+        nargs="+",
         default=None,
-        help="only time fp32 torch against this onnx-int8 dir, interleaved",
+        help="only time fp32 torch against these variant dirs, calls interleaved",
     )
+    parser.add_argument("--batch", type=int, nargs="+", default=[1], help="for --head-to-head")
+    parser.add_argument("--calls", type=int, default=200, help="for --head-to-head")
     args = parser.parse_args()
     if args.head_to_head:
         from llmline.data.stage import read_snapshot
 
         texts = read_snapshot(args.run / "data" / "validation.parquet")[0]
-        print(json.dumps(head_to_head(args.run / "model", args.head_to_head, texts, 200), indent=2))
+        for batch in args.batch:
+            result = head_to_head(args.run / "model", args.head_to_head, texts, args.calls, batch)
+            print(json.dumps(result, indent=2), flush=True)
         return
     spec = OptimizeSpec(
         methods=args.methods,
@@ -71,7 +90,12 @@ def main() -> None:
         student_layers=3,
         distill_epochs=1.0,
         sparsity=0.3,
-        heads_per_layer=2,
+        neuron_share=args.neuron_share,
+        **(
+            {"heads_per_layer": args.heads_per_layer}
+            if args.head_share is None
+            else {"head_share": args.head_share}
+        ),
     )
     inputs = OptimizeInputs(
         args.run / "model",

@@ -36,6 +36,7 @@ class Body(BaseModel):
 
 
 LLMLINE = str(ROOT / ".venv" / "bin" / "llmline")
+WARM_UP_S = 10.0
 
 
 def naive_app(model_dir: str) -> Any:
@@ -203,7 +204,9 @@ def bench_interleaved(
 ) -> dict[str, list[dict[str, Any]]]:
     """Alternate short slices between the servers so other jobs on the CPU hit all alike."""
     for port in ports.values():
-        asyncio.run(load(port, texts, 4, 3))  # warm-up
+        # Steady state: ONNX Runtime's first runs at each new sequence length are slower (its
+        # memory arena grows), and the first seconds after start measured 20-30 % fewer rps.
+        asyncio.run(load(port, texts, 4, WARM_UP_S))
     table: dict[str, list[dict[str, Any]]] = {name: [] for name in ports}
     for clients in levels:
         slices: dict[str, list[dict[str, Any]]] = {name: [] for name in ports}

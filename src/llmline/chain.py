@@ -140,11 +140,12 @@ def _run_stage(stage: Stage, ctx: Context, manifest: Manifest, *, force: bool) -
         _claim_scratch(ctx.run.dir / stage.scratch, key, fresh=force)
     manifest.record_stage(stage.name, {"key": key, "status": "running"})
     output = stage.run(ctx)
+    outputs = {n: artifact_record(p, ctx.run.dir) for n, p in output.paths.items()}
     record = {
         "key": key,
         "status": "finished",
         "seconds": round(time.perf_counter() - started, 2),
-        "outputs": {n: artifact_record(p, ctx.run.dir) for n, p in output.paths.items()},
+        "outputs": outputs,
         "result": output.result,
     }
     write_json_atomic(marker, record)
@@ -155,7 +156,7 @@ def _run_stage(stage: Stage, ctx: Context, manifest: Manifest, *, force: bool) -
         "stage_finished",
         run_id=ctx.run.run_id,
         stage=stage.name,
-        outputs={n: o["sha256"] for n, o in record["outputs"].items()},
+        outputs={n: o["sha256"] for n, o in outputs.items()},
     )
 
 

@@ -41,42 +41,6 @@ def test_onnx_variant_has_no_torch_weights_and_embeds(
     assert vectors.shape == (2, 32)
 
 
-def test_magnitude_prune_reaches_the_requested_sparsity(
-    tiny_model_dir: Path, splits: tuple[Path, Path], tmp_path: Path
-) -> None:
-    from llmline.models.classifier import load_classifier
-
-    out = load_methods().get("magnitude-prune")(
-        _inputs(tiny_model_dir, splits, sparsity=0.5), tmp_path / "m"
-    )
-    model, _ = load_classifier(out)
-    import torch
-
-    weights = [m.weight for m in model.encoder.modules() if isinstance(m, torch.nn.Linear)]
-    zeros = sum(int((w == 0).sum()) for w in weights)
-    assert zeros / sum(w.numel() for w in weights) == pytest.approx(0.5, abs=0.01)
-
-
-def test_head_prune_zeroes_the_least_important_head_per_layer(
-    tiny_model_dir: Path, splits: tuple[Path, Path], tmp_path: Path
-) -> None:
-    from llmline.models.classifier import load_classifier
-    from llmline.optimize.prune import head_importance
-
-    original, _ = load_classifier(tiny_model_dir)
-    out = load_methods().get("head-prune")(_inputs(tiny_model_dir, splits), tmp_path / "h")
-    pruned, _ = load_classifier(out)
-    for before, after in zip(
-        original.encoder.encoder.layer, pruned.encoder.encoder.layer, strict=True
-    ):
-        scores = head_importance(before, 2)
-        weakest = min(range(2), key=scores.__getitem__)
-        value = after.attention.self.value.weight.detach()
-        assert float(value[weakest * 16 : (weakest + 1) * 16].abs().sum()) == 0.0
-        assert float(value[(1 - weakest) * 16 :][:16].abs().sum()) > 0.0
-    assert load_predictor(out).predict(TEXTS)[0]["label"]
-
-
 def test_distill_builds_a_shallower_student(
     tiny_model_dir: Path, splits: tuple[Path, Path], tmp_path: Path
 ) -> None:

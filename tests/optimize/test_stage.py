@@ -72,3 +72,17 @@ def test_optimize_cli_measures_gates_and_registers_variants(
     )
     assert version.tags["llmline.optimize_method"] == "onnx-int8"
     assert "| onnx-int8 |" in (out / "report.md").read_text()
+
+
+def test_dynamic_int8_variant_is_measured_in_memory(
+    tiny_model_dir: Path, splits: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Its size is the quantized state dict, whose packed entries are not tensors."""
+    from llmline.optimize.methods import OptimizeInputs
+    from llmline.optimize.stage import optimize_model
+    from llmline.spec import OptimizeSpec
+
+    inputs = OptimizeInputs(tiny_model_dir, OptimizeSpec(latency_repeats=5), *splits)
+    result = optimize_model(inputs, ["dynamic-int8"], tmp_path / "out")
+    (variant,) = result.variants
+    assert 0 < variant["size_mb"] < result.baseline["size_mb"]

@@ -18,8 +18,8 @@ def register(verbs: Any) -> None:
         action="append",
         required=True,
         dest="methods",
-        help="onnx-int8, onnx-fp32, dynamic-int8, magnitude-prune, "
-        "head-prune or distill (repeat for several)",
+        help="onnx-int8, onnx-fp32, dynamic-int8, magnitude-prune, head-prune, "
+        "neuron-prune or distill (repeat for several)",
     )
     optimize.add_argument(
         "--config",
@@ -38,7 +38,7 @@ def register(verbs: Any) -> None:
         "--train",
         type=Path,
         default=None,
-        help="training snapshot for distill (default: the model's run)",
+        help="training snapshot for distill and prune recovery (default: the model's run)",
     )
     optimize.add_argument("--out", type=Path, default=None, help="default <workspace>/optimize/")
     optimize.add_argument("--no-register", action="store_true", help="measure only")

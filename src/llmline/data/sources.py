@@ -81,7 +81,7 @@ def _read_bytes(path: Path) -> bytes:
     import gzip
     import lzma
 
-    openers = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+    openers: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
     opener = openers.get(path.suffix.lower())
     try:
         if opener is None:

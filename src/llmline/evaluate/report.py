@@ -112,7 +112,7 @@ def plot_confusion(report: dict[str, Any], path: Path) -> None:
     if len(labels) <= 12:
         for i in ticks:
             for j in ticks:
-                ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=8)
+                ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)

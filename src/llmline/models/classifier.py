@@ -93,6 +93,8 @@ def build_classifier(
             aliases = []
             for key in list(state):
                 tensor = state[key]
+                if not isinstance(tensor, torch.Tensor):  # dynamic int8: dtype, packed params
+                    continue
                 identity = (tensor.data_ptr(), tuple(tensor.shape))
                 if tensor.numel() and identity in seen:
                     del state[key]
@@ -137,10 +139,20 @@ def build_classifier(
 
 
 def save_classifier(model: Any, tokenizer: Any, directory: Path) -> None:
-    """Encoder and tokenizer via save_pretrained (safetensors), head and meta beside them."""
+    """Encoder and tokenizer via save_pretrained (safetensors), head and meta beside them.
+
+    A pruned encoder's per-layer shapes go into the meta (see `models.structure`), so the saved
+    structure always describes the saved tensors, whichever method shrank them.
+    """
     from safetensors.torch import save_file
 
+    from llmline.models.structure import STRUCTURE_KEY, encoder_structure
+
     directory.mkdir(parents=True, exist_ok=True)
+    structure = encoder_structure(model.encoder)
+    model.meta.extra.pop(STRUCTURE_KEY, None)
+    if structure is not None:
+        model.meta.extra[STRUCTURE_KEY] = structure
     model.encoder.save_pretrained(directory, safe_serialization=True)
     tokenizer.save_pretrained(directory)
     head = {k: v.detach().contiguous().cpu() for k, v in model.head.state_dict().items()}
@@ -157,8 +169,13 @@ def load_classifier(directory: Path) -> tuple[Any, Any]:
     if not (directory / HEAD_FILE).exists():
         raise ModelError(f"{directory} has no {HEAD_FILE}", fix="re-export the model")
     from llmline.models.adapters import load_body
+    from llmline.models.structure import STRUCTURE_KEY, load_shrunk_encoder
 
-    encoder = load_body(directory, AutoModel)  # full weights, or the adapter on its pinned base
+    structure = meta.extra.get(STRUCTURE_KEY)
+    if structure:  # heads or FFN neurons physically removed: from_pretrained cannot build it
+        encoder = load_shrunk_encoder(directory, structure)
+    else:  # full weights, or the adapter on its pinned base
+        encoder = load_body(directory, AutoModel)
     model = build_classifier(encoder, meta)
     model.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
     model.eval()

@@ -17,7 +17,9 @@ from llmline.variants import Registry
 
 class Predictor(Protocol):
     task: str
-    labels: list[str]
+
+    @property
+    def labels(self) -> list[str]: ...
 
     def predict(self, texts: Sequence[str], *, top_k: int = 1) -> list[dict[str, Any]]: ...
 

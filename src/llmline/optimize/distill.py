@@ -2,7 +2,8 @@
 
 The student starts from the teacher itself, keeping evenly spaced layers (DistilBERT's
 initialisation), then trains on the training split with Hinton's loss: T^2 * KL on softened
-logits plus cross-entropy on the gold labels.
+logits plus cross-entropy on the gold labels. `train_on_teacher` is that loop on its own; the
+pruning methods reuse it to recover accuracy, with the unpruned model as the teacher.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Any
 from llmline.console import console, progress_bar
 from llmline.errors import DataError
 from llmline.models.classifier import load_classifier, save_classifier
+from llmline.models.structure import bert_layers
 from llmline.optimize.methods import OPTIMIZE_METHODS, OptimizeInputs
-from llmline.optimize.prune import _attention_layers
 
 _BATCH = 32
 _LEARNING_RATE = 1e-4
@@ -32,7 +33,7 @@ def make_student(teacher: Any, layers: int) -> Any:
     import torch
 
     student = copy.deepcopy(teacher)
-    kept = keep_layers(len(_attention_layers(teacher)), layers)
+    kept = keep_layers(len(bert_layers(teacher.encoder)), layers)
     old = student.encoder.encoder.layer
     student.encoder.encoder.layer = torch.nn.ModuleList([old[i] for i in kept])
     student.encoder.config.num_hidden_layers = len(kept)
@@ -43,21 +44,37 @@ def make_student(teacher: Any, layers: int) -> Any:
 def distill(inputs: OptimizeInputs, out_dir: Path) -> Path:
     import torch
 
+    teacher, tokenizer = load_classifier(inputs.model_dir)
+    torch.manual_seed(inputs.seed)
+    student = make_student(teacher, inputs.spec.student_layers)
+    train_on_teacher(
+        student, teacher, tokenizer, inputs, epochs=inputs.spec.distill_epochs, name="distill"
+    )
+    save_classifier(student, tokenizer, out_dir)
+    return out_dir
+
+
+def train_on_teacher(
+    student: Any, teacher: Any, tokenizer: Any, inputs: OptimizeInputs, *, epochs: float, name: str
+) -> None:
+    """Train `student` on the train split against `teacher`'s soft labels and the gold labels;
+    it is left in eval mode. `name` labels the progress bar and the summary line."""
     from llmline.data.stage import read_snapshot
 
     if inputs.train is None:
-        raise DataError("distill needs the training split", fix="optimize a run or registry model")
-    teacher, tokenizer = load_classifier(inputs.model_dir)
+        raise DataError(f"{name} needs the training split", fix="optimize a run or registry model")
     texts, gold = read_snapshot(inputs.train)
     index = {label: i for i, label in enumerate(teacher.meta.labels)}
     rows = [(t, index[str(g)]) for t, g in zip(texts, gold, strict=True) if str(g) in index]
-    torch.manual_seed(inputs.seed)
-    student = make_student(teacher, inputs.spec.student_layers)
+    if not rows:
+        raise DataError(
+            f"{name}: no training row carries one of the model's labels",
+            where=str(inputs.train),
+            fix="pass the training split the model was trained on",
+        )
     teacher_logits = _soft_targets(teacher, tokenizer, [t for t, _ in rows])
-    _train(student, tokenizer, rows, teacher_logits, inputs)
+    _train(student, tokenizer, rows, teacher_logits, inputs, epochs=epochs, name=name)
     student.eval()
-    save_classifier(student, tokenizer, out_dir)
-    return out_dir
 
 
 def _soft_targets(teacher: Any, tokenizer: Any, texts: list[str]) -> Any:
@@ -78,20 +95,27 @@ def _tokenize(tokenizer: Any, texts: list[str], max_length: int) -> Any:
 
 
 def _train(
-    student: Any, tokenizer: Any, rows: list[tuple[str, int]], soft: Any, inputs: OptimizeInputs
+    student: Any,
+    tokenizer: Any,
+    rows: list[tuple[str, int]],
+    soft: Any,
+    inputs: OptimizeInputs,
+    *,
+    epochs: float,
+    name: str,
 ) -> None:
     import torch
     import torch.nn.functional as F
 
     temperature = inputs.spec.distill_temperature
     order = list(range(len(rows)))
-    steps = max(1, int(inputs.spec.distill_epochs * len(rows) / _BATCH))
+    steps = max(1, int(epochs * len(rows) / _BATCH))
     optimizer = torch.optim.AdamW(student.parameters(), lr=_LEARNING_RATE)
     rng = random.Random(inputs.seed)
     student.train()
     loss = torch.tensor(0.0)
     with progress_bar(transient=True) as bar:
-        task = bar.add_task("distill", total=steps)
+        task = bar.add_task(name, total=steps)
         for step in range(steps):
             if step * _BATCH % len(rows) < _BATCH:
                 rng.shuffle(order)
@@ -110,4 +134,4 @@ def _train(
             loss.backward()
             optimizer.step()
             bar.advance(task)
-    console.print(f"[bold]distill[/]: {steps} steps, final loss {float(loss.detach()):.4f}")
+    console.print(f"[bold]{name}[/]: {steps} steps, final loss {float(loss.detach()):.4f}")

@@ -28,10 +28,7 @@ def load_serving_predictor(
                 where="serve.backend",
                 fix="export one with `llmline optimize --method onnx-int8` or use backend auto",
             )
-        onnx: Predictor = load_onnx_predictor(  # type: ignore[assignment]
-            directory, threads=threads or cores, spin=cores is None
-        )
-        return onnx
+        return load_onnx_predictor(directory, threads=threads or cores, spin=cores is None)
     from llmline.models.predictor import load_predictor
     from llmline.optimize.quantize import apply_saved_quantization
 

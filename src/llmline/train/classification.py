@@ -138,7 +138,8 @@ def build_optimizer(model: Any, cfg: TrainSpec) -> Any:
     """AdamW with a separate (usually larger) learning rate for the new head."""
     import torch
 
-    decay, no_decay = [], []
+    decay: list[Any] = []
+    no_decay: list[Any] = []
     for name, param in model.encoder.named_parameters():
         if not param.requires_grad:
             continue

@@ -9,7 +9,7 @@ from transformers import TrainerCallback
 from llmline.console import console, progress_bar
 
 
-class RichProgressCallback(TrainerCallback):  # type: ignore[misc]
+class RichProgressCallback(TrainerCallback):
     """Replaces the tqdm bars: one bar per epoch, the loss in its description."""
 
     def __init__(self) -> None:
