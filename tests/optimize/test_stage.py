@@ -86,3 +86,13 @@ def test_dynamic_int8_variant_is_measured_in_memory(
     result = optimize_model(inputs, ["dynamic-int8"], tmp_path / "out")
     (variant,) = result.variants
     assert 0 < variant["size_mb"] < result.baseline["size_mb"]
+
+
+def test_a_variant_that_cannot_be_measured_is_a_clear_model_error(
+    splits: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from llmline.errors import ModelError
+    from llmline.optimize.measure import measure_in_fresh_process
+
+    with pytest.raises(ModelError, match="measuring broken-variant"):
+        measure_in_fresh_process("broken-variant", tmp_path / "missing", splits[1], repeats=5)

@@ -40,29 +40,20 @@ def optimize_model(
     register_as: str | None = None,
 ) -> OptimizeResult:
     """Run each method into out_root/<method>/, measure, gate and (optionally) register."""
-    from llmline.data.stage import read_snapshot
-    from llmline.models.predictor import load_predictor
-    from llmline.optimize.measure import measure
+    from llmline.optimize.measure import measure_in_fresh_process
 
     registry = load_methods()
     chosen = [(m, registry.get(m, key="optimize.methods")) for m in methods]  # typos fail early
-    texts, gold = read_snapshot(inputs.validation)
-    gold = [str(g) for g in gold]
     repeats = inputs.spec.latency_repeats
-    base = measure(
-        "original (torch fp32)",
-        load_predictor(inputs.model_dir),
-        inputs.model_dir,
-        texts,
-        gold,
-        repeats=repeats,
-    ).as_dict()
+    base = measure_in_fresh_process(
+        "original (torch fp32)", inputs.model_dir, inputs.validation, repeats, backend="torch"
+    )
     result = OptimizeResult(baseline=base)
     for name, method in chosen:
         directory = out_root / name
         shutil.rmtree(directory, ignore_errors=True)
         method(inputs, directory)
-        row = _measure_variant(name, directory, texts, gold, repeats)
+        row = measure_in_fresh_process(name, directory, inputs.validation, repeats)
         row["gate"] = _gate(name, base, row, inputs.spec.max_accuracy_drop)
         row["path"] = str(directory)
         if register_as and workspace is not None and row["gate"]["passed"]:
@@ -71,20 +62,6 @@ def optimize_model(
         _summary(row, base)
     write_report(result, out_root)
     return result
-
-
-def _measure_variant(
-    name: str, directory: Path, texts: list[str], gold: list[str], repeats: int
-) -> dict[str, Any]:
-    from llmline.optimize.measure import measure
-    from llmline.optimize.quantize import quantized_state_bytes
-    from llmline.optimize.runtime import load_serving_predictor
-
-    predictor: Any = load_serving_predictor(directory)
-    size = None
-    if hasattr(predictor, "model") and predictor.meta.extra.get("quantization"):
-        size = quantized_state_bytes(predictor.model) / 1e6  # int8 lives in memory, see quantize
-    return measure(name, predictor, directory, texts, gold, repeats=repeats, size_mb=size).as_dict()
 
 
 def _gate(name: str, base: dict[str, Any], row: dict[str, Any], allowed: float) -> dict[str, Any]:
