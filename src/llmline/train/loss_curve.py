@@ -22,6 +22,26 @@ def lm_schedule(args: Any, pretrain: PretrainSpec) -> Any:
     return args
 
 
+def train_with_curve(trainer: Any, resume: str | None) -> tuple[Any, dict[str, Any]]:
+    """Evaluate before the first step (the curve's step 0), train, resuming where a checkpoint
+    says, and keep the best evaluation: the train output and the loss and perplexity metrics
+    both pre-training tasks report."""
+    from llmline.train import controls
+    from llmline.train.progress import use_rich_progress
+
+    use_rich_progress(trainer)
+    initial = trainer.evaluate()["eval_loss"]
+    output = trainer.train(resume_from_checkpoint=resume)
+    best = controls.best_evaluation(trainer)
+    return output, {
+        "train_loss": output.training_loss,
+        **best,
+        "eval_perplexity": perplexity(best["eval_loss"]),
+        "initial_eval_loss": initial,
+        "initial_perplexity": perplexity(initial),
+    }
+
+
 def curve_points(log_history: list[dict[str, Any]], initial_loss: float) -> dict[str, Any]:
     """{"train": [{step, loss}], "validation": [{step, loss, perplexity}]} from HF's log."""
     train = [{"step": e["step"], "loss": e["loss"]} for e in log_history if "loss" in e]

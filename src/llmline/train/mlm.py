@@ -27,7 +27,6 @@ from llmline.train.lm_metrics import (
     evaluation_device,
     lm_gates,
     lm_report_markdown,
-    perplexity,
     token_scores,
 )
 from llmline.train.pretrain import pretrain_settings, pretrain_spec
@@ -142,8 +141,7 @@ def train_mlm(
 
     from llmline.train import controls
     from llmline.train.checkpoints import resume_checkpoint
-    from llmline.train.loss_curve import lm_schedule
-    from llmline.train.progress import use_rich_progress
+    from llmline.train.loss_curve import lm_schedule, train_with_curve
 
     started = time.perf_counter()
     cfg = spec.train
@@ -181,16 +179,8 @@ def train_mlm(
         optimizers=(controls.build_optimizer(model, cfg, ("cls.predictions",)), None),
         callbacks=controls.callbacks(cfg, model),
     )
-    use_rich_progress(trainer)
-    initial = trainer.evaluate()["eval_loss"]
-    output = trainer.train(resume_from_checkpoint=resume)
-    best = controls.best_evaluation(trainer)
-    metrics = {
-        "train_loss": output.training_loss,
-        **best,
-        "eval_perplexity": perplexity(best["eval_loss"]),
-        "initial_eval_loss": initial,
-        "initial_perplexity": perplexity(initial),
+    output, metrics = train_with_curve(trainer, resume)
+    metrics |= {
         "train_windows": len(train),
     }
     model_dir = out_dir / "model"

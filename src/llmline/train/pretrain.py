@@ -24,7 +24,6 @@ from llmline.train.lm_metrics import (
     evaluation_device,
     lm_gates,
     lm_report_markdown,
-    perplexity,
     token_scores,
 )
 from llmline.workspace import Workspace
@@ -144,8 +143,7 @@ def train_from_scratch(
 
     from llmline.train import controls
     from llmline.train.checkpoints import resume_checkpoint
-    from llmline.train.loss_curve import lm_schedule
-    from llmline.train.progress import use_rich_progress
+    from llmline.train.loss_curve import lm_schedule, train_with_curve
 
     started = time.perf_counter()
     cfg = spec.train
@@ -175,17 +173,9 @@ def train_from_scratch(
         optimizers=(controls.build_optimizer(model, cfg, ()), None),
         callbacks=controls.callbacks(cfg, model),
     )
-    use_rich_progress(trainer)
-    initial = trainer.evaluate()["eval_loss"]
-    output = trainer.train(resume_from_checkpoint=resume)
-    best = controls.best_evaluation(trainer)
+    output, metrics = train_with_curve(trainer, resume)
     seen = output.global_step * cfg.batch_size * cfg.gradient_accumulation_steps * args.world_size
-    metrics = {
-        "train_loss": output.training_loss,
-        **best,
-        "eval_perplexity": perplexity(best["eval_loss"]),
-        "initial_eval_loss": initial,
-        "initial_perplexity": perplexity(initial),
+    metrics |= {
         "parameters": model.num_parameters(),
         "vocab_size": len(tokenizer),
         "train_tokens": train.numel(),
