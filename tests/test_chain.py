@@ -100,3 +100,64 @@ def test_failed_gate_registers_without_alias(tmp_path: Path, tiny_bert_dir: Path
     assert registered["alias"] is None and registered["failed_gates"]
     versions = list_versions(Workspace.resolve(tmp_path / "ws"))
     assert versions[0]["aliases"] == [] and versions[0]["tags"]["llmline.gates"] == "failed"
+
+
+def _statuses(run_dir: Path) -> dict[str, str]:
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    return {name: stage["status"] for name, stage in manifest["stages"].items()}
+
+
+def _reused_from(run_dir: Path, stage: str) -> str | None:
+    marker = json.loads((run_dir / "stages" / f"{stage}.json").read_text())
+    return marker.get("reused_from")
+
+
+@pytest.mark.slow
+def test_editing_gates_re_evaluates_without_re_training(
+    tmp_path: Path, toy_csv: Path, tiny_bert_dir: Path
+) -> None:
+    workspace = Workspace.resolve(tmp_path / "ws")
+    first = run_chain(_load(tmp_path, toy_csv, tiny_bert_dir), workspace)
+    path = tmp_path / "spec.yaml"
+    path.write_text(path.read_text().replace("min_accuracy: 0.5", "min_accuracy: 0.4"))
+    second = run_chain(load_spec(path), workspace)
+
+    assert second.run.dir != first.run.dir  # a run belongs to one whole spec
+    statuses = _statuses(second.run.dir)
+    assert statuses["data"] == statuses["train"] == "cached"
+    assert statuses["evaluate"] == statuses["register"] == "finished"
+    assert _reused_from(second.run.dir, "train") == first.run.run_id
+    model = "model/model.safetensors"
+    assert (second.run.dir / model).read_bytes() == (first.run.dir / model).read_bytes()
+    assert (second.run.dir / "eval/report.json").exists()
+    assert len(list_versions(workspace)) == 2  # the same model, registered again
+
+
+@pytest.mark.slow
+def test_editing_train_re_trains_on_the_reused_data_stage(
+    tmp_path: Path, toy_csv: Path, tiny_bert_dir: Path
+) -> None:
+    workspace = Workspace.resolve(tmp_path / "ws")
+    first = run_chain(_load(tmp_path, toy_csv, tiny_bert_dir), workspace)
+    second = run_chain(_load(tmp_path, toy_csv, tiny_bert_dir, weight_decay=0.1), workspace)
+
+    statuses = _statuses(second.run.dir)
+    assert statuses["data"] == "cached" and statuses["train"] == "finished"
+    assert _reused_from(second.run.dir, "data") == first.run.run_id
+    # Forcing the second run re-trains into fresh files: the first run's linked model is intact.
+    before = (first.run.dir / "model/model.safetensors").read_bytes()
+    run_chain(_load(tmp_path, toy_csv, tiny_bert_dir, weight_decay=0.1), workspace, force=True)
+    assert (first.run.dir / "model/model.safetensors").read_bytes() == before
+    assert _statuses(first.run.dir)["train"] == "finished"
+
+
+@pytest.mark.slow
+def test_changed_input_bytes_are_not_reused(
+    tmp_path: Path, toy_csv: Path, tiny_bert_dir: Path
+) -> None:
+    workspace = Workspace.resolve(tmp_path / "ws")
+    run_chain(_load(tmp_path, toy_csv, tiny_bert_dir), workspace, until="data")
+    toy_csv.write_text(toy_csv.read_text() + "one more brand new row,pos\n")
+    second = run_chain(_load(tmp_path, toy_csv, tiny_bert_dir), workspace, until="data")
+    assert _statuses(second.run.dir)["data"] == "finished"
+    assert _reused_from(second.run.dir, "data") is None

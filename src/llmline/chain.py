@@ -1,8 +1,16 @@
 """Run the chain's stages in order, skipping any whose inputs have not changed.
 
-A stage is cached by a key: the sha256 of its config and of the artifacts it reads. Its
-completion marker (stages/NAME.json) is written only after its outputs, so a run killed
-part-way resumes at the first unfinished stage and never registers a half-made model.
+A stage is cached by a key: the sha256 of its own config, of the run's input files and of the
+artifacts it reads. Its completion marker (stages/NAME.json) is written only after its outputs,
+so a run killed part-way resumes at the first unfinished stage and never registers a half-made
+model.
+
+A run directory belongs to one whole spec (its id hashes the spec and the input bytes), so an
+edited spec starts a new run. Stages that declare the folders they write (`shares`) are
+content-addressed across runs: when another run of the workspace finished the same stage with
+the same key, its folders are hard-linked into the new run instead of recomputed. Editing
+`evaluate.gates` therefore re-evaluates and re-registers without re-training, and editing
+`train.*` re-trains on the data stage's snapshots of the earlier run.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ class Context:
     spec: PipelineSpec
     run: Run
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    input_hashes: list[str] = field(default_factory=list)
 
     @property
     def workspace(self) -> Workspace:
@@ -55,7 +64,9 @@ class StageOutput:
 class Stage:
     """order sorts stages; config (with the inputs' hashes) is the cache key. scratch names a
     folder of the run dir with resumable partial work (training checkpoints), kept for a re-run
-    of the same key and cleared for any other."""
+    of the same key and cleared for any other. shares names the folders of the run dir that
+    hold everything the stage writes: such a stage may be reused from another run (its folders
+    hard-linked) and starts from empty folders when it runs."""
 
     name: str
     order: int
@@ -63,6 +74,7 @@ class Stage:
     config: Callable[[Context], Any]
     enabled: Callable[[Context], bool] = lambda ctx: True
     scratch: str | None = None
+    shares: tuple[str, ...] = ()
 
 
 CHAIN_STAGES: Registry[Stage] = Registry("chain stage")
@@ -75,11 +87,16 @@ def spec_sha256(spec: PipelineSpec) -> str:
     return sha256_json(spec.model_dump(mode="json", exclude={"workspace", "variables"}))
 
 
-def run_id_for(spec: PipelineSpec) -> str:
-    """Same spec + same input bytes -> same run directory, which is what makes resume work."""
+def input_hashes(spec: PipelineSpec) -> list[str]:
+    """sha256 of the spec's input files (source and validation), in that order."""
     sources = [spec.data.source, spec.data.validation]
-    data_hashes = [sha256_path(s.path) for s in sources if s is not None]
-    return f"{spec.name}-{sha256_json([spec_sha256(spec), data_hashes])[:10]}"
+    return [sha256_path(s.path) for s in sources if s is not None]
+
+
+def run_id_for(spec: PipelineSpec, hashes: list[str] | None = None) -> str:
+    """Same spec + same input bytes -> same run directory, which is what makes resume work."""
+    hashes = input_hashes(spec) if hashes is None else hashes
+    return f"{spec.name}-{sha256_json([spec_sha256(spec), hashes])[:10]}"
 
 
 def stage_list() -> list[Stage]:
@@ -99,14 +116,15 @@ def run_chain(
     An unfinished stage continues from its partial work (a plain re-run does this); resume
     insists on it: it fails rather than start a new run when this spec has none to continue.
     """
-    run = Run(workspace, run_id_for(spec))
+    hashes = input_hashes(spec)
+    run = Run(workspace, run_id_for(spec, hashes))
     if resume:
         _check_resumable(run, force=force)
     run.dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run.spec_path, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
     manifest = Manifest(run.manifest_path)
     manifest.start(run_id=run.run_id, spec_sha256=spec_sha256(spec), seed=spec.seed)
-    ctx = Context(spec, run)
+    ctx = Context(spec, run, input_hashes=hashes)
     status = "failed"
     try:
         for stage in stage_list():
@@ -120,24 +138,34 @@ def run_chain(
     return ctx
 
 
-def _run_stage(stage: Stage, ctx: Context, manifest: Manifest, *, force: bool) -> None:
-    key = sha256_json(
+def stage_key(stage: Stage, ctx: Context) -> str:
+    """The stage's own config, the run's input bytes and the artifacts of the stages before it."""
+    return sha256_json(
         {
             "stage": stage.name,
             "config": stage.config(ctx),
+            "input_files": ctx.input_hashes,
             "inputs": {n: r.get("outputs") for n, r in ctx.results.items()},
         }
     )
+
+
+def _run_stage(stage: Stage, ctx: Context, manifest: Manifest, *, force: bool) -> None:
+    key = stage_key(stage, ctx)
     marker = ctx.run.stages_dir / f"{stage.name}.json"
-    cached = _load_marker(marker, key, ctx.run.dir)
-    if cached is not None and not force:
+    cached = None if force else _load_marker(marker, key, ctx.run.dir)
+    if cached is not None:
         console.print(f"[dim]{stage.name}: unchanged, reusing the finished stage[/]")
+    elif not force and stage.shares:
+        cached = _reuse_from_other_run(stage, key, ctx, marker)
+    if cached is not None:
         ctx.results[stage.name] = cached
         manifest.record_stage(stage.name, {**cached, "status": "cached"})
         return
     started = time.perf_counter()
     if stage.scratch:
         _claim_scratch(ctx.run.dir / stage.scratch, key, fresh=force)
+    _empty_shared_folders(stage, ctx.run.dir)
     manifest.record_stage(stage.name, {"key": key, "status": "running"})
     output = stage.run(ctx)
     outputs = {n: artifact_record(p, ctx.run.dir) for n, p in output.paths.items()}
@@ -149,6 +177,8 @@ def _run_stage(stage: Stage, ctx: Context, manifest: Manifest, *, force: bool) -
         "result": output.result,
     }
     write_json_atomic(marker, record)
+    if stage.shares:
+        write_json_atomic(_index_entry(ctx.workspace, stage.name, key), {"run_id": ctx.run.run_id})
     ctx.results[stage.name] = record
     manifest.record_stage(stage.name, record)
     audit_append(
@@ -158,6 +188,69 @@ def _run_stage(stage: Stage, ctx: Context, manifest: Manifest, *, force: bool) -
         stage=stage.name,
         outputs={n: o["sha256"] for n, o in outputs.items()},
     )
+
+
+def _index_entry(workspace: Workspace, stage: str, key: str) -> Path:
+    """Where the workspace remembers which run finished a shareable stage with this key."""
+    return workspace.cache / "stages" / stage / f"{key}.json"
+
+
+def _reuse_from_other_run(
+    stage: Stage, key: str, ctx: Context, marker: Path
+) -> dict[str, Any] | None:
+    """Link the folders of another run's finished stage with this key into this run.
+
+    The other run's marker is re-checked (same key, outputs byte-identical) before anything is
+    linked, and this run's marker is written last, so a failure here leaves a plain re-run.
+    """
+    entry = _index_entry(ctx.workspace, stage.name, key)
+    if not entry.exists():
+        return None
+    source = Run(ctx.workspace, json.loads(entry.read_text(encoding="utf-8"))["run_id"])
+    if source.run_id == ctx.run.run_id:
+        return None
+    record = _load_marker(source.stages_dir / f"{stage.name}.json", key, source.dir)
+    if record is None:
+        return None
+    for folder in stage.shares:
+        if (source.dir / folder).exists():
+            _link_tree(source.dir / folder, ctx.run.dir / folder)
+    record = {**record, "reused_from": source.run_id}
+    write_json_atomic(marker, record)
+    console.print(f"[dim]{stage.name}: unchanged, reusing the finished stage of run "
+                  f"{source.run_id}[/]")  # fmt: skip
+    return record
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """Hard-link every file of source under target (a copy where links are not possible).
+
+    Stages write with temp-and-rename or into folders they empty first, so a linked file is
+    never rewritten in place and the two runs cannot change each other's artifacts.
+    """
+    import os
+    import shutil
+
+    shutil.rmtree(target, ignore_errors=True)
+    for path in sorted(source.rglob("*")):
+        destination = target / path.relative_to(source)
+        if path.is_dir():
+            destination.mkdir(parents=True, exist_ok=True)
+            continue
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(path, destination)
+        except OSError:  # another file system, or links not supported
+            shutil.copy2(path, destination)
+
+
+def _empty_shared_folders(stage: Stage, run_dir: Path) -> None:
+    """A stage that runs starts from empty folders: a file linked from another run must be
+    replaced, not overwritten in place (which would change that run's artifact too)."""
+    import shutil
+
+    for folder in stage.shares:
+        shutil.rmtree(run_dir / folder, ignore_errors=True)
 
 
 def _check_resumable(run: Run, *, force: bool) -> None:

@@ -138,17 +138,21 @@ def _register(ctx: Context) -> StageOutput:
     )  # fmt: skip
 
 
+# Keys hold only what each stage reads, so an edited later block reuses the earlier stages (and
+# `shares` lets another run of the workspace reuse them: see chain.py).
 CHAIN_STAGES.register("data")(
-    Stage("data", 10, _data, lambda c: c.spec.data.model_dump(mode="json"))
-)
+    Stage("data", 10, _data, lambda c: [c.spec.task, c.spec.seed, c.spec.executor,
+                                        c.spec.data.model_dump(mode="json")], shares=("data",))
+)  # fmt: skip
 # Heads keep their HF checkpoints in <run>/checkpoints: resumable work of this stage's key only.
 CHAIN_STAGES.register("train")(
     Stage("train", 20, _train, lambda c: [c.spec.task, c.spec.seed, c.spec.train.model_dump()],
-          scratch="checkpoints")
+          scratch="checkpoints", shares=("model", "train"))
 )  # fmt: skip
 CHAIN_STAGES.register("evaluate")(
-    Stage("evaluate", 30, _evaluate, lambda c: c.spec.evaluate.model_dump())
-)
+    Stage("evaluate", 30, _evaluate, lambda c: [c.spec.task, c.spec.train.model_dump(),
+          c.spec.evaluate.model_dump()], shares=("eval",))
+)  # fmt: skip
 CHAIN_STAGES.register("register")(
     Stage("register", 90, _register, lambda c: [c.spec.model_name, c.spec.registry.model_dump()])
 )
