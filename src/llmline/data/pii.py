@@ -188,7 +188,7 @@ _RULES: tuple[tuple[str, re.Pattern[str], Callable[[str], bool] | None], ...] = 
     (
         "PHONE",
         re.compile(
-            r"(?<![A-Za-z0-9+])(?:"
+            r"(?<![A-Za-z0-9+])(?<!\d[-.])(?:"  # not the tail of a longer dashed number
             # Chinese mobile, maybe with the country code
             r"(?:(?:\+|00)86[ -]?|86-|\(\+?86\)[ -]?)?1[3-9]\d[ .-]?\d{4}[ .-]?\d{4}"
             # international: +44 20 7946 0958, 0049 30 123456
@@ -196,7 +196,7 @@ _RULES: tuple[tuple[str, re.Pattern[str], Callable[[str], bool] | None], ...] = 
             r"|\(0\d{2,3}\)[ -]?\d{3,4}[ -]?\d{4}|0\d{2,3}-\d{3,4}[ -]?\d{4}"  # Chinese landline
             r"|\(\d{3}\)[ .-]?\d{3}[ .-]?\d{4}"  # (555) 123-4567
             r"|\d{3}[.-]\d{3}[.-]\d{4}"  # 555-123-4567
-            r")(?![A-Za-z0-9])"
+            r")(?![A-Za-z0-9]|[-.]\d)"
         ),
         _phone_ok,
     ),

@@ -88,7 +88,7 @@ def _before_anchors(tokens: list[tuple[str, str, int]]) -> list[Finding]:
             if index - take < 0:
                 continue
             name = "".join(t[0] for t in tokens[index - take : index])
-            if len(name) <= 4 and _is_name(name):
+            if len(name) <= 4 and _is_name(name, anchored=True):
                 start = tokens[index - take][2]
                 found.append(Finding("PERSON", start, start + len(name), name))
                 break
@@ -130,16 +130,17 @@ def _strip_title(word: str) -> str:
     return word
 
 
-def _is_name(word: str) -> bool:
+def _is_name(word: str, *, anchored: bool = False) -> bool:
+    """Whether `word` can be a name; `anchored`: a title or sex marker follows it (evidence)."""
     if not 2 <= len(word) <= 4 or not all(_CJK.fullmatch(ch) for ch in word):
         return False
     if word[-1] in _PLACE_ENDINGS or (len(word) == 2 and word[-1] == "子"):
         return False  # 张家界, 石家庄, 王府井; 李子, 叶子
-    if _dictionary().get(word, 0) > _COMMON:
-        return False
+    if max(_dictionary().get(word, 0), _dictionary().get(word[:2], 0)) > _COMMON:
+        return False  # "谢谢您" is in the dictionary as a name, "谢谢" is a common word
     if word[:2] in COMPOUND_SURNAMES:
         return len(word) >= 3
-    if word[0] in _AMBIGUOUS and not _dictionary().get(word):
+    if word[0] in _AMBIGUOUS and not anchored and not _dictionary().get(word):
         return False
     return word[0] in SURNAMES
 
