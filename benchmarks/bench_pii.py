@@ -34,7 +34,7 @@ from pii_probe import generate as generate_probe
 
 Span = tuple[str, int, int]
 STRUCTURED = ("EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "IP_ADDRESS", "URL_CREDENTIALS",
-              "CN_ID", "US_SSN")  # fmt: skip
+              "CN_ID", "US_SSN", "PASSPORT")  # fmt: skip
 
 
 def luhn_complete(prefix: str, length: int, rng: random.Random) -> str:
@@ -216,7 +216,7 @@ def presidio_detector() -> Callable[[str], list[Span]] | None:
     engine = AnalyzerEngine(nlp_engine=NlpEngineProvider(nlp_configuration=config).create_engine())
     mapping = {"EMAIL_ADDRESS": "EMAIL", "PHONE_NUMBER": "PHONE", "CREDIT_CARD": "CREDIT_CARD",
                "IBAN_CODE": "IBAN", "IP_ADDRESS": "IP_ADDRESS", "US_SSN": "US_SSN",
-               "URL": "URL_CREDENTIALS"}  # fmt: skip
+               "URL": "URL_CREDENTIALS", "US_PASSPORT": "PASSPORT"}  # fmt: skip
 
     def detect(text: str) -> list[Span]:
         results = engine.analyze(text=text, language="en", entities=list(mapping))

@@ -81,7 +81,10 @@ def cn_id(rng: Rng, valid: bool = True) -> str:
     check = checks[sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 11]
     if not valid:
         check = checks[(checks.index(check) + 1) % 11]
-    return body + check
+    value = body + check
+    if valid and rng.random() < 0.15:  # also written 6-8-4
+        return f"{value[:6]} {value[6:14]} {value[14:]}"
+    return value
 
 
 def cn_mobile(rng: Rng) -> str:
@@ -132,10 +135,23 @@ def ssn(rng: Rng) -> str:
     return f"{rng.randint(1, 665):03d}-{rng.randint(1, 99):02d}-{rng.randint(1, 9999):04d}"
 
 
+def passport(rng: Rng) -> str:
+    return rng.choice(["E", "G", "EA", "P", "K"]) + _digits(rng, rng.choice([7, 8, 8, 9]))
+
+
 GENERATORS: dict[str, Callable[[Rng], str]] = {
     "PHONE": phone, "EMAIL": email, "CREDIT_CARD": card, "IBAN": iban, "IP_ADDRESS": ip,
-    "URL_CREDENTIALS": url_credentials, "CN_ID": cn_id, "US_SSN": ssn,
+    "URL_CREDENTIALS": url_credentials, "CN_ID": cn_id, "US_SSN": ssn, "PASSPORT": passport,
 }  # fmt: skip
+# A passport number is a letter-and-digits code like any other: it needs its word in front.
+PASSPORT_LEFT = [
+    "护照号码",
+    "护照号：",
+    "他的护照",
+    "Passport no. ",
+    "passport: ",
+    "旅行证件（护照）",
+]
 
 
 def _bad_luhn(rng: Rng) -> str:
@@ -171,6 +187,8 @@ NEGATIVES: list[Callable[[Rng], str]] = [
     lambda r: f"ssn-like 000-{r.randint(10, 99)}-{r.randint(1000, 9999)}",
     lambda r: f"工号{r.randint(10**9, 10**10)}",
     lambda r: f"{r.randint(10, 99)}:{r.randint(10, 99)}比分",
+    lambda r: f"型号{r.choice('EGKP')}{_digits(r, 8)}",
+    lambda r: f"part no. {r.choice(['E', 'AB'])}{_digits(r, 8)}",
 ]  # fmt: skip
 
 
@@ -212,6 +230,8 @@ def generate(lines: int = 1200, seed: int = 0) -> list[Probe]:
             continue
         kind = kinds[(index - index // 4) % len(kinds)]
         left, value, right = _wrap(GENERATORS[kind](rng), kind, rng)
+        if kind == "PASSPORT":
+            left = rng.choice(PASSPORT_LEFT)
         probes.append((left + value + right, [(kind, len(left), len(left) + len(value))]))
     return probes
 

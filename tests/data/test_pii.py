@@ -109,6 +109,9 @@ NO_SPACES = [
     ("电话(010)88886666？", "PHONE", "(010)88886666"),
     ("ssn：123-45-6789，", "US_SSN", "123-45-6789"),
     ("https://example.com/u?tel=13812345678&page=2", "PHONE", "13812345678"),
+    ("身份证110105 19491231 002X。", "CN_ID", "110105 19491231 002X"),
+    ("护照号码：E12345678，", "PASSPORT", "E12345678"),
+    ("Passport no. G1234567.", "PASSPORT", "G1234567"),
 ]
 
 
@@ -136,6 +139,8 @@ def test_identifiers_glued_to_chinese_and_punctuation(text: str, kind: str, valu
         "IBAN FR61 7189 6498 2307 1374 9440 954。",  # bad checksum, no IBAN when trimmed either
         "a::b and std::vector",
         "身份证110105194912310021",
+        "型号E12345678的手机",  # a passport-shaped code with no "passport" before it
+        "IBAN GB11 NQYO 3345 5504 9617 61。",  # no card inside a failed IBAN
     ],
 )
 def test_look_alikes_in_both_languages_are_left_alone(text: str) -> None:
@@ -170,3 +175,16 @@ def test_names_found_before_a_title_or_a_sex_marker() -> None:
     assert [f.value for f in chinese_names("赵国民先生，高级工程师")] == ["赵国民"]
     assert [f.value for f in chinese_names("方琳：女，中共党员")] == ["方琳"]
     assert [f.value for f in chinese_names("感谢张先生")] == []  # a surname alone is no name
+
+
+def test_the_redact_step_redacts_chinese_names_with_the_same_switch() -> None:
+    pytest.importorskip("jieba")
+    from llmline.data.record import DATA_STEPS, Record
+
+    step = DATA_STEPS.get("redact")(names=True)
+    record = Record(text="客户陈静反映信用卡被盗刷，请回电13812345678", label="a", row=0)
+    record.meta["agent"] = "经理赵建国"
+    [out] = list(step([record]))
+    assert out.text == "客户<PERSON>反映信用卡被盗刷，请回电<PHONE>"
+    assert out.meta["agent"] == "经理<PERSON>"
+    assert step.summary["pii_by_type"] == {"PERSON": 2, "PHONE": 1}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
@@ -114,8 +115,20 @@ _LATIN_EDGE = re.compile(r"[A-Za-z0-9]")
 
 
 def jieba_words(text: str) -> list[str]:
-    """jieba's segmentation of `text`, whitespace dropped."""
-    return [word for word in _jieba().lcut(text) if not word.isspace()]
+    """jieba's words of `text`, whitespace dropped, punctuation kept on the word before it.
+
+    Punctuation rides with its word as it does in English `split()` ("good," is one word), so
+    an edit moves or drops "很好，" whole instead of leaving a stray "，" at the start.
+    """
+    words: list[str] = []
+    for word in _jieba().lcut(text):
+        if word.isspace():
+            continue
+        if words and all(unicodedata.category(ch).startswith("P") for ch in word):
+            words[-1] += word
+        else:
+            words.append(word)
+    return words
 
 
 def _join_cjk(words: list[str]) -> str:

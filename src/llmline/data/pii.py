@@ -31,6 +31,7 @@ PII_TYPES = (
     "US_SSN",
     "IP_ADDRESS",
     "PHONE",
+    "PASSPORT",
     "PERSON",
 )
 
@@ -93,6 +94,7 @@ _CN_ID_CHECK = "10X98765432"
 
 
 def _cn_id_ok(value: str) -> bool:
+    value = re.sub(r"[ -]", "", value)  # also written 6-8-4: "110105 19491231 002X"
     body, check = value[:17], value[17].upper()
     total = sum(int(d) * w for d, w in zip(body, _CN_ID_WEIGHTS, strict=True))
     return _CN_ID_CHECK[total % 11] == check
@@ -164,8 +166,8 @@ _RULES: tuple[tuple[str, re.Pattern[str], Callable[[str], bool] | None], ...] = 
     (
         "CN_ID",
         re.compile(
-            rf"{_L}[1-9]\d{{5}}(?:18|19|20)\d{{2}}(?:0[1-9]|1[0-2])"
-            rf"(?:0[1-9]|[12]\d|3[01])\d{{3}}[\dXx]{_R}"
+            rf"{_L}[1-9]\d{{5}}([ -]?)(?:18|19|20)\d{{2}}(?:0[1-9]|1[0-2])"
+            rf"(?:0[1-9]|[12]\d|3[01])\1\d{{3}}[\dXx]{_R}"
         ),
         _cn_id_ok,
     ),
@@ -200,6 +202,9 @@ _RULES: tuple[tuple[str, re.Pattern[str], Callable[[str], bool] | None], ...] = 
         ),
         _phone_ok,
     ),
+    # Passport numbers are a letter or two and 7-9 digits, like any product code: they count
+    # only where "passport"/"护照" comes just before (see _NEEDS_BEFORE).
+    ("PASSPORT", re.compile(rf"{_L}[A-Z]{{1,2}}\d{{7,9}}{_R}"), None),
 )
 
 # Words just before a number that say what it is when the shape alone cannot: "version
@@ -211,7 +216,14 @@ _NOT_PII_BEFORE = {
     "CREDIT_CARD": re.compile(
         r"(?i)(?<![A-Za-z])(?:order|tracking|invoice|parcel|waybill|ref\.?|订单|单号|运单|快递|发票)"
         r"\s*(?:no\.?|number|#|号码?|编号)?\s*[:：#]?\s*$"
-        r"|(?<![A-Za-z])[A-Z]{2}\d{2}[ -]?$"  # the tail of an IBAN that failed its checksum
+        # the tail of an IBAN that failed its checksum: "GB11 NQYO 3345 5504 9617 61"
+        r"|(?<![A-Za-z])[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{4})*[ -]?$"
+    ),
+}
+
+_NEEDS_BEFORE = {
+    "PASSPORT": re.compile(
+        r"(?i)(?:passport|护照|旅行证件)(?:\s*(?:no|nr|number)\.?)?[^。.!?！？\n]{0,16}$"
     ),
 }
 
@@ -240,9 +252,13 @@ def find_pii(text: str, *, names: bool = False) -> list[Finding]:
 
 
 def _told_apart(kind: str, text: str, start: int) -> bool:
-    """Whether the words right before the match say it is a version or an order number."""
-    context = _NOT_PII_BEFORE.get(kind)
-    return context is not None and context.search(text, max(0, start - 16), start) is not None
+    """Whether the words right before the match rule it out (a version, an order number, a
+    letter-and-digits code that no "passport"/"护照" introduces)."""
+    ruled_out = _NOT_PII_BEFORE.get(kind)
+    if ruled_out is not None and ruled_out.search(text, max(0, start - 16), start):
+        return True
+    needed = _NEEDS_BEFORE.get(kind)
+    return needed is not None and not needed.search(text, max(0, start - 24), start)
 
 
 _GROUPED = frozenset({"IBAN", "CREDIT_CARD"})  # written in space/dash-separated groups
