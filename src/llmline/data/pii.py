@@ -182,8 +182,8 @@ _RULES: tuple[tuple[str, re.Pattern[str], Callable[[str], bool] | None], ...] = 
         re.compile(
             # "1.2.3.4.5" is no address; a dot that ends the sentence after one is fine
             rf"(?<![A-Za-z0-9.]){_IPV4}(?![A-Za-z0-9]|\.\d)"
-            # "IP:fe80::1" is fine; a colon after a hex digit means we are inside a longer run
-            rf"|(?<![A-Za-z0-9])(?<![0-9A-Fa-f]:){_IPV6}(?![A-Za-z0-9]|\.\d)"
+            # "IP:fe80::1" and "IPv6：2408:..." are labels; after "ab:" we are inside a longer run
+            rf"|(?<![A-Za-z0-9])(?<![0-9A-Fa-f]{{2}}:){_IPV6}(?![A-Za-z0-9]|\.\d)"
         ),
         _ip_ok,
     ),
