@@ -5,9 +5,12 @@ standard library's address parser (independent of any detector); (2) real senten
 SpamAssassin bodies and ChnSentiCorp reviews carrying generated identifiers of every type
 (valid checksums), plus look-alike negatives (bad Luhn, bad ID checksum, dates, versions,
 order numbers). Scores per type: span recall/precision (type must match) and whether any raw
-identifier survives in the redacted text.
+identifier survives in the redacted text. (3) The seeded probe of `pii_probe.py`: identifiers
+glued to Chinese, before sentence punctuation, in brackets, full-width, in URLs and JSON, and
+look-alike negatives; scored by per-type recall, leaks and the share of negatives altered.
 
     .venv/bin/python benchmarks/bench_pii.py [--data-dir ../shared/datasets] [--per-type 200]
+        [--probe-lines 1200] [--only-probe]
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import random
 import re
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -25,9 +29,12 @@ from pathlib import Path
 
 from llmline.data.pii import find_pii
 
+sys.path.insert(0, str(Path(__file__).parent))
+from pii_probe import generate as generate_probe
+
 Span = tuple[str, int, int]
 STRUCTURED = ("EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "IP_ADDRESS", "URL_CREDENTIALS",
-              "CN_ID", "US_SSN")  # fmt: skip
+              "CN_ID", "US_SSN", "PASSPORT")  # fmt: skip
 
 
 def luhn_complete(prefix: str, length: int, rng: random.Random) -> str:
@@ -209,7 +216,7 @@ def presidio_detector() -> Callable[[str], list[Span]] | None:
     engine = AnalyzerEngine(nlp_engine=NlpEngineProvider(nlp_configuration=config).create_engine())
     mapping = {"EMAIL_ADDRESS": "EMAIL", "PHONE_NUMBER": "PHONE", "CREDIT_CARD": "CREDIT_CARD",
                "IBAN_CODE": "IBAN", "IP_ADDRESS": "IP_ADDRESS", "US_SSN": "US_SSN",
-               "URL": "URL_CREDENTIALS"}  # fmt: skip
+               "URL": "URL_CREDENTIALS", "US_PASSPORT": "PASSPORT"}  # fmt: skip
 
     def detect(text: str) -> list[Span]:
         results = engine.analyze(text=text, language="en", entities=list(mapping))
@@ -248,16 +255,42 @@ def _leaks(text: str, found: list[Span], value: str) -> bool:
     return value in redacted or (len(digits) >= 7 and digits in re.sub(r"\D", "", redacted))
 
 
+def probe_table(methods: dict[str, Callable[[str], list[Span]]], lines: int, seed: int) -> None:
+    """Per-type recall / leaks and negatives altered on the seeded no-spaces probe."""
+    probes = generate_probe(lines, seed)
+    negatives = [text for text, gold in probes if not gold]
+    positives = [(text, gold) for text, gold in probes if gold]
+    print(f"\nno-spaces probe (seed {seed}): {len(positives)} identifiers, "
+          f"{len(negatives)} look-alike negatives")  # fmt: skip
+    results = {name: evaluate(fn, positives) for name, fn in methods.items()}
+    altered = {name: sum(bool([f for f in fn(t) if f[0] in STRUCTURED]) for t in negatives)
+               for name, fn in methods.items()}  # fmt: skip
+    print("| type | " + " | ".join(f"{n} recall / leaks" for n in results) + " |")
+    print("|---|" + "---|" * len(results))
+    for kind in STRUCTURED:
+        cells = []
+        for r in results.values():
+            tp, fn = r["tp"][kind], r["fn"][kind]
+            cells.append(f"{tp / max(tp + fn, 1):.3f} / {r['leaks'][kind]}")
+        print(f"| {kind} | " + " | ".join(cells) + " |")
+    cells = []
+    for r in results.values():
+        tp, fn = sum(r["tp"].values()), sum(r["fn"].values())
+        cells.append(f"{tp / max(tp + fn, 1):.3f} / {sum(r['leaks'].values())}")
+    print("| all | " + " | ".join(cells) + " |")
+    print("| negatives altered | "
+          + " | ".join(f"{altered[n]}/{len(negatives)} ({altered[n] / len(negatives):.1%})"
+                       for n in results) + " |")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/datasets"))
     parser.add_argument("--per-type", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--probe-lines", type=int, default=1200)
+    parser.add_argument("--only-probe", action="store_true", help="Skip the mail/review probe.")
     args = parser.parse_args()
-    probes = build_probes(args.data_dir, args.per_type, args.seed)
-    gold = Counter(k for _, spans in probes for k, _, _ in spans)
-    print(f"probes: {len(probes)} texts, gold identifiers {dict(gold)}, "
-          f"{sum(not s for _, s in probes)} look-alike negatives")  # fmt: skip
     methods: dict[str, Callable[[str], list[Span]]] = {
         "llmline": llmline_detect,
         "regex baseline": baseline_detect,
@@ -265,6 +298,16 @@ def main() -> None:
     presidio = presidio_detector()
     if presidio is not None:
         methods["presidio (en_core_web_sm)"] = presidio
+    if not args.only_probe:
+        mail_table(methods, args)
+    probe_table(methods, args.probe_lines, args.seed)
+
+
+def mail_table(methods: dict[str, Callable[[str], list[Span]]], args: argparse.Namespace) -> None:
+    probes = build_probes(args.data_dir, args.per_type, args.seed)
+    gold = Counter(k for _, spans in probes for k, _, _ in spans)
+    print(f"probes: {len(probes)} texts, gold identifiers {dict(gold)}, "
+          f"{sum(not s for _, s in probes)} look-alike negatives")  # fmt: skip
     results = {name: evaluate(fn, probes) for name, fn in methods.items()}
     print("| type | " + " | ".join(f"{n} P / R / leaks" for n in results) + " |")
     print("|---|" + "---|" * len(results))

