@@ -40,7 +40,11 @@ class SurgeRuleSpec(StrictModel):
     ratio: float = Field(2.0, gt=1, description="Window value must be >= ratio x baseline.")
     min_posts: int = Field(20, ge=1, description="Windows with fewer posts never fire.")
     window: str = Field("1h", description="Sliding window, e.g. 30m, 1h, 1d.")
-    p_value: float = Field(0.01, gt=0, lt=1, description="Significance level of the test.")
+    p_value: float = Field(
+        0.01, gt=0, lt=1,
+        description="False-alarm level per window length (each of the n re-tests of a sliding "
+        "window uses p_value / n).",
+    )  # fmt: skip
     cooldown: str = Field("6h", description="After an alert, the rule is quiet this long.")
     entities: list[str] = Field(
         default_factory=list, description="Only these entities; empty is every entity."

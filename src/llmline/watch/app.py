@@ -3,7 +3,9 @@
 A batch is all or nothing: one bad row rejects the request with 422 and every bad row's index
 and reason, so a client can fix and resend without duplicating the good rows. Bodies over
 `max_body_bytes` (by header, or as read when the header lies or is absent) get 413 before
-they are parsed, as do batches of more than `max_batch` posts.
+they are parsed, as do batches of more than `max_batch` posts. FastAPI is imported at the top
+because it resolves the handlers' annotations from this module; the CLI imports this module
+only when a spec has an http source.
 """
 
 from __future__ import annotations
@@ -12,17 +14,17 @@ import json
 import time
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
 from llmline.spec.watch import HttpSourceSpec
 from llmline.watch.ingest import Post, post_from_row
 from llmline.watch.notify import alert_event
 from llmline.watch.stream import WatchStream
 
 
-def build_app(stream: WatchStream, source: HttpSourceSpec) -> Any:
-    from fastapi import FastAPI, Request
-    from fastapi.concurrency import run_in_threadpool
-    from fastapi.responses import JSONResponse
-
+def build_app(stream: WatchStream, source: HttpSourceSpec) -> FastAPI:
     app = FastAPI(title="llmline watch", docs_url=None, redoc_url=None)
 
     def error(status: int, detail: Any) -> JSONResponse:

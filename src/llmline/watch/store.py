@@ -139,20 +139,37 @@ class WatchStore:
                     .where(table.c.id == post_id)
                     .values(reposts=table.c.reposts + extra)
                 )
-            for (entity, bucket), delta in series.items():
-                self._bump(conn, entity, bucket, delta)
+            if series:
+                self._bump(conn, series)
 
-    def _bump(self, conn: Any, entity: str, bucket: float, delta: SeriesDelta) -> None:
-        from sqlalchemy import update
+    def _bump(self, conn: Any, series: dict[tuple[str, float], SeriesDelta]) -> None:
+        """Add to existing buckets in one executemany, insert the new ones in another."""
+        from sqlalchemy import bindparam, select, update
 
         table = self.t["series"]
-        values = {
-            name: getattr(table.c, name) + getattr(delta, name)
-            for name in ("volume", "negative", "neutral", "positive", "score_sum")
+        buckets = sorted({bucket for _, bucket in series})
+        existing = {
+            (row.entity, row.bucket)
+            for row in conn.execute(
+                select(table.c.entity, table.c.bucket).where(table.c.bucket.in_(buckets))
+            )
         }
-        where = (table.c.entity == entity) & (table.c.bucket == bucket)
-        if conn.execute(update(table).where(where).values(**values)).rowcount == 0:
-            conn.execute(table.insert(), [{"entity": entity, "bucket": bucket, **delta.__dict__}])
+        rows = [{"e": e, "b": b, **d.__dict__} for (e, b), d in series.items()]
+        old = [row for row in rows if (row["e"], row["b"]) in existing]
+        new = [row for row in rows if (row["e"], row["b"]) not in existing]
+        if old:
+            names = ("volume", "negative", "neutral", "positive", "score_sum")
+            statement = (
+                update(table)
+                .where((table.c.entity == bindparam("e")) & (table.c.bucket == bindparam("b")))
+                .values({name: getattr(table.c, name) + bindparam(name) for name in names})
+            )
+            conn.execute(statement, old)
+        if new:
+            conn.execute(
+                table.insert(),
+                [{"entity": r.pop("e"), "bucket": r.pop("b"), **r} for r in new],
+            )
 
     def add_alert(self, alert: dict[str, Any]) -> int:
         row = {**alert, "post_ids": json.dumps(alert["post_ids"]), "created": time.time()}

@@ -63,24 +63,33 @@ class Folder:
         self._near = NearDuplicateIndex(self.threshold)
         self._near_ids: list[str] = []
 
-    def original_of(self, text: str, post_id: str) -> str | None:
-        """The id of the post this one repeats, or None (and it is remembered as an original)."""
+    def originals(self, texts: Sequence[str], post_ids: Sequence[str]) -> list[str | None]:
+        """Per text, the id of the post it repeats, or None (it is then remembered as original).
+
+        Signatures of the whole batch are computed in one vectorised pass (a signature per call
+        cost about 0.8 ms a post); matching stays sequential so a batch folds into itself.
+        """
         from llmline.data.dedup import shingles
 
         if len(self._near_ids) >= _MAX_REMEMBERED:
             self._reset()
-        key = repost_key(text)
-        if key in self._exact:
-            return self._exact[key]
-        shingle_set = shingles(_REPOST_PREFIX.sub("", text))
-        signature = self._near.hasher.signatures([shingle_set])[0]
-        match = self._near.query(signature, shingle_set)
-        if match is not None:
-            return self._near_ids[match[0]]
-        self._exact[key] = post_id
-        self._near.add(signature, shingle_set)
-        self._near_ids.append(post_id)
-        return None
+        sets = [shingles(_REPOST_PREFIX.sub("", text)) for text in texts]
+        signatures: Any = self._near.hasher.signatures(sets) if sets else []
+        found: list[str | None] = []
+        for text, pid, shingle_set, signature in zip(
+            texts, post_ids, sets, signatures, strict=True
+        ):
+            key = repost_key(text)
+            match = self._exact.get(key)
+            if match is None:
+                near = self._near.query(signature, shingle_set)
+                match = None if near is None else self._near_ids[near[0]]
+            if match is None:
+                self._exact[key] = pid
+                self._near.add(signature, shingle_set)
+                self._near_ids.append(pid)
+            found.append(match)
+        return found
 
 
 class WatchStream:
@@ -153,9 +162,10 @@ class WatchStream:
 
     def _fold(self, posts: list[Post]) -> tuple[list[Post], list[str], dict[str, int]]:
         kept, ids, reposts = [], [], Counter[str]()
-        for post in posts:
-            pid = uuid.uuid4().hex
-            original = self.folder.original_of(post.text, pid)
+        fresh = [uuid.uuid4().hex for _ in posts]
+        for post, pid, original in zip(
+            posts, fresh, self.folder.originals([p.text for p in posts], fresh), strict=True
+        ):
             if original is None:
                 kept.append(post)
                 ids.append(pid)
