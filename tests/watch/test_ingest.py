@@ -71,3 +71,11 @@ def test_ready_files_skip_partial_hidden_and_fresh_files(tmp_path: Path) -> None
     assert ready_files(tmp_path, "*", settle_s=3600) == []
     with pytest.raises(DataError, match="does not exist"):
         ready_files(tmp_path / "missing", "*")
+
+
+def test_post_language_fast_path_and_fallbacks() -> None:
+    from llmline.watch.language import post_language
+
+    assert post_language("The board said that profit of the year will rise") == "en"
+    assert post_language("贵州茅台(600519.SH)今天大涨，成交量放大") == "zh"
+    assert post_language("$AAPL long setup. MACD cross.") in {"en", "und", "fr", "de", "nl", "it"}

@@ -22,6 +22,7 @@ from typing import Any
 from llmline.spec.watch import WatchSpec, duration_seconds
 from llmline.watch.entities import EntityLinker, Mention, entities_of
 from llmline.watch.ingest import FileBatch, Post, read_file, ready_files
+from llmline.watch.language import post_language
 from llmline.watch.notify import Notifier
 from llmline.watch.sentiment import Judgement, TargetSentiment, mark_target
 from llmline.watch.store import TOTAL, SeriesDelta, WatchStore
@@ -120,7 +121,6 @@ class WatchStream:
             return self._process(sorted(posts, key=lambda p: p.ts))
 
     def _process(self, posts: list[Post]) -> BatchReport:
-        from llmline.data.filters import detect_language
         from llmline.data.pii import redact_text
 
         report = BatchReport(received=len(posts))
@@ -137,7 +137,7 @@ class WatchStream:
             overall = judgements[0][1]
             post_rows.append(
                 {"id": pid, "ts": post.ts, "received": now, "origin": post.origin[:500],
-                 "lang": detect_language(text), "text_redacted": text, "label": overall.label,
+                 "lang": post_language(text), "text_redacted": text, "label": overall.label,
                  "score": overall.score, "reposts": 0}
             )  # fmt: skip
             self._count(series, TOTAL, post.ts, overall)

@@ -72,6 +72,18 @@ def binomial_sf(k: int, n: int, p: float) -> float:
     return 1.0 if k <= 0 else float(betainc(k, n - k + 1, p))
 
 
+def baseline_upper(state: _State, level: float = 0.975) -> float:
+    """Upper `level` bound of the baseline share (Jeffreys interval on the decayed counts).
+
+    The baseline is an estimate too: a young one from 50 posts is uncertain by +-0.1, and
+    testing against its point value alerted on its noise (a calm Chinese stream, day one).
+    """
+    from scipy.special import betaincinv
+
+    negative, total = state.base_negative, state.base_posts
+    return float(betaincinv(negative + 0.5, total - negative + 0.5, level))
+
+
 def poisson_sf(k: int, mu: float) -> float:
     """P(X >= k) for X ~ Poisson(mu), as the regularised lower incomplete gamma P(k, mu)."""
     from scipy.special import gammainc
@@ -163,7 +175,7 @@ class SurgeDetector:
         share = state.negatives / n
         if share < rule.ratio * baseline:
             return None
-        p_value = binomial_sf(state.negatives, n, baseline)
+        p_value = binomial_sf(state.negatives, n, baseline_upper(state))
         return (share, baseline, p_value) if p_value < rule.p_value / n else None
 
     def _volume(
