@@ -138,3 +138,19 @@ def test_bad_watch_lists_are_clear_errors(tmp_path: Path, content: str, needle: 
     path.write_text(content, encoding="utf-8")
     with pytest.raises(DataError, match=needle):
         load_watch_list(path)
+
+
+def test_a_large_watch_list_links_by_trie(tmp_path: Path) -> None:
+    """3,000 aliases: the trie regex still finds the longest alias at tight boundaries."""
+    rows = ["entity,aliases,language"]
+    rows += [f"Company {i},Comp{i} Holdings|C{i}|公司{i}号,en" for i in range(1000)]
+    path = tmp_path / "big.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    linker = EntityLinker(load_watch_list(path))
+    found = linked(
+        linker, "comp12 holdings beat C999; C1000 is unknown, 公司77号大涨 and company 5"
+    )
+    assert found == [
+        ("Company 12", "comp12 holdings"), ("Company 999", "C999"),
+        ("Company 77", "公司77号"), ("Company 5", "company 5"),
+    ]  # fmt: skip
