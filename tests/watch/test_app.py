@@ -51,3 +51,44 @@ def test_huge_bodies_and_batches_get_413(client) -> None:  # type: ignore[no-unt
     many = client.post("/v1/ingest", json={"posts": [{"text": "a"}] * 4})
     assert many.status_code == 413
     assert client.stream_state.store.count("posts") == 0
+
+
+def test_live_watch_serves_ingest_over_http(watch_list: Path, tmp_path: Path) -> None:
+    """run_live starts uvicorn in a thread; a POST lands in the store; stop ends both."""
+    import socket
+    import threading
+    import time
+
+    import httpx
+
+    from llmline.spec.watch import DirectorySourceSpec
+    from llmline.watch.runner import run_live
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    spec = make_spec(
+        watch_list, tmp_path,
+        sources=[HttpSourceSpec(port=port), DirectorySourceSpec(path=inbox, poll_s=0.2)],
+    )  # fmt: skip
+    stream = make_stream(spec)
+    stop = threading.Event()
+    runner = threading.Thread(target=run_live, args=(stream,), kwargs={"stop": stop})
+    runner.start()
+    try:
+        for _ in range(100):
+            try:
+                response = httpx.post(
+                    f"http://127.0.0.1:{port}/v1/ingest", json={"posts": [{"text": "$AAPL beat"}]}
+                )
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert response.status_code == 200 and response.json()["links"] == 1
+    finally:
+        stop.set()
+        runner.join(10)
+    assert not runner.is_alive()
+    assert [r["entity"] for r in stream.store.links()] == ["Apple"]
