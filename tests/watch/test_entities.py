@@ -128,7 +128,8 @@ def test_duplicate_alias_names_both_entities_and_the_line(tmp_path: Path) -> Non
     ("content", "needle"),
     [
         ("name,aliases\nX,y\n", "lacks column"),
-        ("entity,aliases,language\n,foo,en\n", "empty entity"),
+        ("entity,aliases,language\n,foo,en\n", "empty or reserved"),
+        ("entity,aliases,language\n*,all,en\n", "empty or reserved"),
         ("entity,aliases,language\nA,a1,en\nA,a2,en\n", "listed twice"),
         ("entity,aliases,language\n", "no entities"),
     ],

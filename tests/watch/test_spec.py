@@ -33,6 +33,7 @@ def test_standalone_and_pipeline_block_load_the_same(tmp_path: Path, watch_list:
         ("watch:\n  watch_list: w.csv\n  rules: [{name: a}, {name: a}]\n", "more than once"),
         ("watch:\n  watch_list: w.csv\n  sources: [{kind: ftp}]\n", "sources"),
         ("watch_list: w.csv\nwebhook: http://x\n", "webhook: unknown key"),
+        ("watch_list: w.csv\nwebhook_url: file:///etc/passwd\n", "webhook_url"),
     ],
 )
 def test_bad_watch_specs_name_the_key(tmp_path: Path, body: str, needle: str) -> None:

@@ -123,6 +123,13 @@ class WatchSpec(StrictModel):
         duration_seconds(value)
         return value
 
+    @field_validator("webhook_url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value
+
     @model_validator(mode="after")
     def _rules(self) -> WatchSpec:
         names = [rule.name for rule in self.rules]

@@ -98,8 +98,11 @@ def _build(path: Path, rows: Iterable[tuple[int, dict[str, Any]]]) -> WatchList:
     owner: dict[str, tuple[str, int]] = {}
     for line, row in rows:
         name = (row.get("entity") or "").strip()
-        if not name:
-            raise DataError("empty entity name", where=f"{path}:{line}", fix="name the entity")
+        if not name or name == "*":  # "*" is the series of all posts
+            raise DataError(
+                f"entity name {name!r} is empty or reserved", where=f"{path}:{line}",
+                fix="name the entity",
+            )  # fmt: skip
         if name in entities:
             raise DataError(
                 f"entity {name!r} is listed twice", where=f"{path}:{line}", fix="merge the rows"
