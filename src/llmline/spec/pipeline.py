@@ -15,6 +15,7 @@ from llmline.spec.monitor import MonitorSpec, RetrainSpec
 from llmline.spec.optimize import OptimizeSpec
 from llmline.spec.serve import ServeSpec
 from llmline.spec.train import HpoSpec, TrainSpec
+from llmline.spec.watch import WatchSpec
 
 
 class PipelineSpec(StrictModel):
@@ -39,6 +40,7 @@ class PipelineSpec(StrictModel):
     serve: ServeSpec = Field(default_factory=ServeSpec)
     monitor: MonitorSpec = Field(default_factory=MonitorSpec)
     retrain: RetrainSpec = Field(default_factory=RetrainSpec)
+    watch: WatchSpec | None = Field(None, description="Stream monitoring (`llmline watch`).")
 
     @model_validator(mode="after")
     def _files_exist(self) -> PipelineSpec:

@@ -1,0 +1,1 @@
+"""Stream monitoring applications: the financial opinion monitor (`llmline watch`)."""

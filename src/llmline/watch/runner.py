@@ -1,0 +1,134 @@
+"""Putting a watch together from its spec, and running it live (directory polling + HTTP).
+
+A watch file is a pipeline spec with a `watch:` block or the block's keys on their own; relative
+paths in it are read from the directory you run llmline in, like every other spec.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from llmline.errors import SpecError
+from llmline.spec.watch import DirectorySourceSpec, HttpSourceSpec, WatchSpec
+from llmline.watch.entities import EntityLinker, load_watch_list
+from llmline.watch.sentiment import TargetSentiment
+from llmline.watch.store import WatchStore, open_watch_store
+from llmline.watch.stream import WatchStream, scan_directory
+
+log = logging.getLogger("llmline.watch")
+
+
+def load_watch_spec(path: Path, variables: dict[str, str] | None = None) -> WatchSpec:
+    """Read a watch file (or a pipeline spec's `watch:` block); errors name the key."""
+    from pydantic import ValidationError
+
+    from llmline.spec import describe_validation_error, read_yaml, substitute_variables
+
+    raw = read_yaml(path)
+    declared = raw.get("variables") or {}
+    merged = {str(k): str(v) for k, v in dict(declared).items()} | (variables or {})
+    raw = substitute_variables(raw, merged, where=str(path))
+    block = raw.get("watch", raw) if "watch" in raw else raw
+    prefix = "watch." if "watch" in raw else ""
+    if not isinstance(block, dict):
+        raise SpecError("watch: must be a mapping", where=str(path))
+    block = {k: v for k, v in block.items() if k != "variables"}
+    try:
+        return WatchSpec.model_validate(block)
+    except ValidationError as exc:
+        raise SpecError(
+            prefix + describe_validation_error(exc),
+            where=str(path),
+            fix="see `llmline validate --explain` (watch.*)",
+        ) from None
+
+
+def watch_store(spec: WatchSpec, workspace: Any) -> WatchStore:
+    from llmline.monitor.store import store_url
+
+    return open_watch_store(store_url(spec.store_url, workspace.monitor_db))
+
+
+def build_stream(
+    spec: WatchSpec,
+    workspace: Any,
+    *,
+    sentiment: TargetSentiment | None = None,
+    tagger: Any = None,
+) -> WatchStream:
+    """The stream with the spec's watch list, models and store (models may be passed in)."""
+    if sentiment is None:
+        if spec.model is None:
+            raise SpecError(
+                "no sentiment model to judge posts with",
+                where="watch.model",
+                fix="name a classification run: a run dir, models:/NAME@ALIAS or a model dir",
+            )
+        from llmline.watch.sentiment import load_sentiment
+
+        sentiment = load_sentiment(spec.model, workspace, spec.label_map)
+    if tagger is None and spec.ner_model is not None:
+        from llmline.models.predictor import load_predictor
+        from llmline.models.resolve import resolve_model
+
+        tagger = load_predictor(resolve_model(spec.ner_model, workspace))
+    linker = EntityLinker(
+        load_watch_list(spec.watch_list), tagger=tagger, link_unlisted=spec.link_unlisted
+    )
+    stream = WatchStream(spec, watch_store(spec, workspace), linker, sentiment)
+    warmed = stream.warm_start()
+    if warmed:
+        log.info("surge baselines rebuilt from %d stored links", warmed)
+    return stream
+
+
+def run_live(
+    stream: WatchStream,
+    *,
+    once: bool = False,
+    stop: threading.Event | None = None,
+    settle_s: float = 1.0,
+) -> None:
+    """Poll the directories (and serve HTTP) until stopped; `once` reads what is there and exits."""
+    stop = stop or threading.Event()
+    directories = [s for s in stream.spec.sources if isinstance(s, DirectorySourceSpec)]
+    servers = [s for s in stream.spec.sources if isinstance(s, HttpSourceSpec)]
+    if not directories and not servers:
+        raise SpecError(
+            "no sources to watch",
+            where="watch.sources",
+            fix="add {kind: directory, path: ...} or {kind: http}, or use --replay FILE",
+        )
+    threads = [] if once else [_serve(stream, s, stop) for s in servers]
+    poll = min((s.poll_s for s in directories), default=1.0)
+    while True:
+        for source in directories:
+            scan_directory(stream, source.path, source.pattern, settle_s)
+        if once or stop.wait(poll):
+            break
+    for thread in threads:
+        thread.join(5)
+
+
+def _serve(stream: WatchStream, source: HttpSourceSpec, stop: threading.Event) -> threading.Thread:
+    import uvicorn
+
+    from llmline.watch.app import build_app
+
+    config = uvicorn.Config(
+        build_app(stream, source), host=source.host, port=source.port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="llmline-watch-http", daemon=True)
+    thread.start()
+
+    def shut_down() -> None:
+        stop.wait()
+        server.should_exit = True
+
+    threading.Thread(target=shut_down, daemon=True).start()
+    log.info("POST /v1/ingest on http://%s:%d", source.host, source.port)
+    return thread
