@@ -16,14 +16,15 @@ from typing import Any
 
 from llmline.console import console, progress_bar
 from llmline.data.clean import dedup_key, normalize_text
+from llmline.data.dedup import NearDedupSpec
 from llmline.data.record import Record
 from llmline.data.report import label_counts, length_stats, write_report
 from llmline.data.sources import read_records
 from llmline.data.split import check_label_counts, stratified_group_split
-from llmline.data.steps import StepRun
+from llmline.data.steps import Remote, StepRun
 from llmline.errors import DataError
 from llmline.lineage import atomic_path, sha256_file
-from llmline.spec import DataSpec, NearDedupSpec, SourceSpec
+from llmline.spec import DataSpec, SourceSpec
 
 __all__ = ["DataArtifact", "prepare_data", "read_snapshot", "write_records", "write_report"]
 
@@ -113,7 +114,7 @@ def _clean_stream(
     executor: str = "local",
 ) -> Iterator[Record]:
     steps = steps or StepRun.build(spec.steps)
-    stream = steps.run(_relabel_and_clean(records, spec), executor=executor)
+    stream = steps.run(_relabel_and_clean(records, spec), remote=_remote(executor))
     with progress_bar() as bar:
         task = bar.add_task("cleaning", total=None)
         for record in stream:
@@ -122,6 +123,15 @@ def _clean_stream(
                 dropped[record.dropped] += 1
                 continue
             yield record
+
+
+def _remote(executor: str) -> Remote | None:
+    """Where row-local steps run: here (None) or on Ray workers."""
+    if executor == "ray":
+        from llmline.data.ray_executor import run_on_ray
+
+        return run_on_ray
+    return None
 
 
 def _relabel_and_clean(records: Iterable[Record], spec: DataSpec) -> Iterator[Record]:
@@ -148,13 +158,9 @@ def _validation(
     """The explicit validation file, cleaned by the same steps (no augmentation) and
     decontaminated: rows with an exact or near duplicate in train are dropped and counted."""
     assert spec.validation is not None
-    options = [o for o in spec.steps if o.get("step") not in ("augment", "label_rules")]
     own: Counter[str] = Counter()
-    rows = list(
-        _clean_stream(
-            read_rows(spec.validation, spec, "data.validation"), spec, own, StepRun.build(options)
-        )
-    )
+    held = read_rows(spec.validation, spec, "data.validation")
+    rows = list(_clean_stream(held, spec, own, steps.held_out()))
     _require_rows(rows, spec.validation)
     train_keys = {dedup_key(r.text) for r in train}
     near = steps.option("near_dedup")
