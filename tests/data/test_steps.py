@@ -141,3 +141,43 @@ def test_segments_follow_row_locality_without_an_executor() -> None:
     assert handed == [["test_shout", "quality"]]
     assert [r.meta["seq"] for r in out] == [0, 1, 2, 3, 4]
     assert out[0].text == "HELLO THERE 0!!"
+
+
+PLUGIN = '''
+from pydantic import Field
+
+from llmline.data.record import register_step
+from llmline.spec.base import StrictModel
+
+
+class TagSpec(StrictModel):
+    """Plugin step `plugin_tag`: add a tag column."""
+
+    tag: str = Field("x", description="The tag.")
+
+
+@register_step("plugin_tag", config=TagSpec, row_local=True)
+def plugin_tag(spec):
+    def step(records):
+        for record in records:
+            record.meta["tag"] = spec.tag
+            yield record
+
+    return step
+'''
+
+
+def test_installed_plugin_registers_through_its_entry_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "llmline_tag_plugin.py").write_text(PLUGIN)
+    info = tmp_path / "llmline_tag_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: llmline-tag-plugin\nVersion: 1\n")
+    (info / "entry_points.txt").write_text("[llmline.data_steps]\ntag = llmline_tag_plugin\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(DATA_STEPS, "_loaded", False)
+    step = DATA_STEPS.get("plugin_tag")
+    assert step.is_row_local({}) and step.parse({"step": "plugin_tag", "tag": "t"}) is not None
+    (record,) = step.build({"tag": "标签"})([Record(text="a")])
+    assert record.meta["tag"] == "标签"

@@ -73,6 +73,7 @@ def _reading_section(reading: list[dict[str, Any]]) -> list[str]:
         lines.append(f"| {tally['key']} | {tally['path']} | {tally.get('encoding') or '-'} | "
                      f"{tally['records']} | {tally['read']} | "
                      f"{sum(tally['rejected'].values())} | {tally['blank_lines']} |")  # fmt: skip
+    lines.append("")
     for tally in reading:
         for reason, n in tally["rejected"].items():
             shown = ", ".join(map(str, tally["rejected_lines"].get(reason, [])))

@@ -292,7 +292,7 @@ def _lines(value: Any) -> tuple[int | None, int | None]:
 def _error_meta(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "error": row[ERROR_KEY],
-        "reason": row.get("reason") or "unreadable",
+        "reject_reason": row.get("reason") or "unreadable",
         "where": row.get("where") or row.get("path"),
     }
 
