@@ -79,7 +79,8 @@ def _reading_section(reading: list[dict[str, Any]]) -> list[str]:
             shown = ", ".join(map(str, tally["rejected_lines"].get(reason, [])))
             lines.append(f"- {tally['path']}: {n} rejected as `{reason}` (lines {shown})")
         for row in tally["long_rows"][:10]:
-            lines.append(f"- {tally['path']}: implausibly long row at line {row['line']} "
+            at = f"line {row['line']}" if row["line"] else f"record {row['record']}"
+            lines.append(f"- {tally['path']}: implausibly long row at {at} "
                          f"({row['chars']} chars over {row['lines']} lines)")  # fmt: skip
         if tally["literal_quotes"]:
             shown = ", ".join(map(str, tally["literal_quote_lines"]))

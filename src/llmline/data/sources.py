@@ -180,7 +180,7 @@ class ReadTally:
     literal_quotes: int = 0
     long_rows: list[dict[str, int]] = field(default_factory=list)
     limited: bool = False  # reading stopped at data.max_rows
-    _sizes: list[tuple[int, int, int]] = field(default_factory=list, repr=False)
+    _sizes: list[tuple[int, int, int, int]] = field(default_factory=list, repr=False)
 
     def note(self, facts: dict[str, Any]) -> None:
         for name, value in facts.items():
@@ -200,20 +200,21 @@ class ReadTally:
         if line is not None and len(listed) < MAX_LINES_LISTED:
             listed.append(line)
 
-    def accept(self, chars: int, first: int, last: int) -> None:
+    def accept(self, chars: int, first: int | None, last: int | None) -> None:
+        """A record read; formats without lines (Parquet, documents) give no line numbers."""
         self.records += 1
         self.read += 1
-        self._sizes.append((chars, first, last))
+        self._sizes.append((chars, self.records, first or 0, last or 0))
 
     def flag_long_rows(self) -> None:
         """Rows far longer than the file's median, or spanning many lines: likely misparsed."""
         if not self._sizes:
             return
-        lengths = sorted(size for size, _, _ in self._sizes)
+        lengths = sorted(size for size, *_ in self._sizes)
         limit = max(LONG_ROW_FACTOR * lengths[len(lengths) // 2], LONG_ROW_MIN_CHARS)
         self.long_rows = [
-            {"line": first, "lines": last - first + 1, "chars": chars}
-            for chars, first, last in self._sizes
+            {"record": record, "line": first, "lines": last - first + 1, "chars": chars}
+            for chars, record, first, last in self._sizes
             if chars > limit or last - first + 1 > LONG_ROW_MAX_LINES
         ]
 
@@ -269,7 +270,7 @@ def read_records(
                     _check_columns(row, source, key)
                     checked = True
                 record = _to_record(row, number, source)
-                tally.accept(len(record.text), first or 0, last or 0)
+                tally.accept(len(record.text), first, last)
                 yield record
             number += 1
     finally:
