@@ -266,3 +266,21 @@ def test_medical_dialogue_is_detected_as_gb18030(shared_datasets: Path) -> None:
     assert tally.encoding == "gb18030" and tally.records == tally.read == 7644
     assert any("高血压" in r.text for r in records[:5])
     assert sum("\n" in r.meta["answer"] or "\n" in r.text for r in records) > 0
+
+
+@pytest.mark.parametrize("name", ["rows.jsonl", "rows.csv", "rows.tsv"])
+def test_readers_iterated_directly_yield_only_rows(tmp_path: Path, name: str) -> None:
+    """Chat and NER data iterate a registered reader themselves: notes ride on rows."""
+    from llmline.data.sources import NOTE_KEY, SOURCES
+
+    path = tmp_path / name
+    if name.endswith(".jsonl"):
+        lines = ["", '{"prompt": "你好", "response": "hi"}', "", '{"prompt": "a", "response": "b"}']
+        path.write_text("\n".join(lines) + "\n\n")
+    else:
+        sep = "," if name.endswith(".csv") else "\t"
+        path.write_text(f"prompt{sep}response\n\n你好{sep}hi\n\na{sep}b\n\n")
+    rows = list(SOURCES.get(name.rsplit(".", 1)[1])(SourceSpec(path=path)))
+    assert [(r["prompt"], r["response"]) for r in rows] == [("你好", "hi"), ("a", "b")]
+    assert rows[0][NOTE_KEY]["encoding"] == "utf-8"
+    assert sum(r.get(NOTE_KEY, {}).get("blank_lines", 0) for r in rows) == 3

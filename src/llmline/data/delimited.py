@@ -18,7 +18,7 @@ reason; blank lines are counted, not read.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 # Row keys the generic reader understands (see sources.read_records).
@@ -41,11 +41,42 @@ def split_lines(text: str) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
+def attach_notes(items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Fold note-only items into the next row (the last one, at the end of the file).
+
+    Code that iterates a registered reader directly (chat and NER data) then sees only rows,
+    with two extra keys it ignores; read_records takes the notes off into its tally.
+    """
+    notes: dict[str, Any] = {}
+    last: dict[str, Any] | None = None
+    for item in items:
+        if NOTE_KEY in item and len(item) == 1:
+            _merge(notes, item[NOTE_KEY])
+            continue
+        if last is not None:
+            yield last
+        last, notes = ({**item, NOTE_KEY: notes} if notes else item), {}
+    if last is not None:
+        if notes:
+            _merge(last.setdefault(NOTE_KEY, {}), notes)
+        yield last
+
+
+def _merge(notes: dict[str, Any], facts: dict[str, Any]) -> None:
+    for name, value in facts.items():
+        if name == "blank_lines":
+            notes[name] = notes.get(name, 0) + value
+        elif name == "literal_quotes":
+            notes[name] = [*notes.get(name, []), *value]
+        else:
+            notes[name] = value
+
+
 def read_delimited(text: str, sep: str, where: str) -> Iterator[dict[str, Any]]:
     """Rows keyed by the header (first non-blank line), each with LINE_KEY = (first, last).
 
-    Notes (NOTE_KEY rows) carry the count of blank lines and each line whose quotes were
-    taken literally, for the data report.
+    Note-only items (NOTE_KEY) carry the count of blank lines and the lines whose quotes were
+    taken literally, for the data report; `attach_notes` folds them into rows.
     """
     lines = split_lines(text)
     start = next((i for i, line in enumerate(lines) if line.strip()), len(lines))
@@ -59,7 +90,7 @@ def read_delimited(text: str, sep: str, where: str) -> Iterator[dict[str, Any]]:
             blank += 1
             continue
         if literal:
-            yield {NOTE_KEY: {"literal_quotes": first}}
+            yield {NOTE_KEY: {"literal_quotes": [first]}}
         yield _row(header, fields, first, last, where)
     yield {NOTE_KEY: {"blank_lines": blank}}
 

@@ -10,10 +10,18 @@ import json
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from llmline.data.delimited import ERROR_KEY, LINE_KEY, NOTE_KEY, read_delimited, split_lines
+from llmline.data.delimited import (
+    ERROR_KEY,
+    LINE_KEY,
+    NOTE_KEY,
+    attach_notes,
+    read_delimited,
+    split_lines,
+)
 from llmline.data.encoding import Decoded, decode
 from llmline.data.record import Record
 from llmline.errors import DataError
@@ -26,8 +34,8 @@ SOURCES: Registry[Reader] = Registry("data format")
 READER_MODULES = ("llmline.data.documents", "llmline.data.labelstudio")
 # A reader yields {ERROR_KEY: message, "reason": code, "where": ...} for a record it cannot
 # read; read_records rejects and counts it (or aborts when strict), so one bad row never stops
-# a long job silently. Rows may carry LINE_KEY (their line, or first and last line); NOTE_KEY
-# rows are facts about the file (encoding, blank lines), not records.
+# a long job silently. Rows may carry LINE_KEY (their line, or first and last line) and
+# NOTE_KEY (facts about the file: encoding, blank lines), which read_records takes off.
 __all__ = ["ERROR_KEY", "LINE_KEY", "NOTE_KEY", "SOURCES", "ReadTally", "read_records"]
 LONG_ROW_FACTOR = 20  # a row this many times the median length ...
 LONG_ROW_MIN_CHARS = 5_000  # ... and at least this long is flagged as implausible
@@ -118,12 +126,16 @@ def read_tsv(source: SourceSpec) -> Iterator[dict[str, Any]]:
 
 def _read_delimited(source: SourceSpec, sep: str) -> Iterator[dict[str, Any]]:
     decoded = read_text(source.path, source.encoding)
-    yield _text_notes(decoded)
-    yield from read_delimited(decoded.text, sep, str(source.path))
+    items = read_delimited(decoded.text, sep, str(source.path))
+    yield from attach_notes(chain([_text_notes(decoded)], items))
 
 
 @SOURCES.register("jsonl")
 def read_jsonl(source: SourceSpec) -> Iterator[dict[str, Any]]:
+    yield from attach_notes(_jsonl_items(source))
+
+
+def _jsonl_items(source: SourceSpec) -> Iterator[dict[str, Any]]:
     decoded = read_text(source.path, source.encoding)
     yield _text_notes(decoded)
     blank = 0
@@ -185,9 +197,9 @@ class ReadTally:
     def note(self, facts: dict[str, Any]) -> None:
         for name, value in facts.items():
             if name == "literal_quotes":
-                self.literal_quotes += 1
-                if len(self.literal_quote_lines) < MAX_LINES_LISTED:
-                    self.literal_quote_lines.append(int(value))
+                self.literal_quotes += len(value)
+                room = MAX_LINES_LISTED - len(self.literal_quote_lines)
+                self.literal_quote_lines.extend(int(line) for line in value[: max(room, 0)])
             elif name == "blank_lines":
                 self.blank_lines += int(value)
             else:
@@ -250,8 +262,8 @@ def read_records(
     checked, number, first_bad = False, 0, None
     try:
         for row in reader(source):
-            if NOTE_KEY in row:
-                tally.note(row[NOTE_KEY])
+            tally.note(row.pop(NOTE_KEY, {}))
+            if not row:  # a third-party reader's note-only item
                 continue
             first, last = _lines(row.pop(LINE_KEY, None))
             if ERROR_KEY in row:
