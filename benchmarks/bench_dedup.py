@@ -18,10 +18,9 @@ import re
 import time
 from pathlib import Path
 
-from llmline.data.dedup import NearDedup
+from llmline.data.dedup import NearDedup, NearDedupSpec
 from llmline.data.filters import cjk_ratio
 from llmline.data.record import Record
-from llmline.spec import NearDedupSpec
 
 THRESHOLD = 0.8
 TOKEN = re.compile(r"\w+")

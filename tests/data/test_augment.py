@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from llmline.data.augment import Augment, eda
+from llmline.data.augment import Augment, AugmentSpec, eda
 from llmline.data.record import Record
 from llmline.data.stage import prepare_data
 from llmline.errors import DataError
-from llmline.spec import AugmentSpec, DataSpec, SourceSpec
+from llmline.spec import DataSpec, SourceSpec
 from tests.conftest import write_csv
 
 

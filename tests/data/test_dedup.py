@@ -4,10 +4,11 @@ import random
 from pathlib import Path
 
 from llmline.data.clean import dedup_key
-from llmline.data.dedup import NearDedup, find_contaminated, jaccard, lsh_params, shingles
+from llmline.data.dedup import NearDedup, NearDedupSpec, find_contaminated
+from llmline.data.minhash import jaccard, lsh_params, shingles
 from llmline.data.record import Record
 from llmline.data.stage import prepare_data, read_snapshot
-from llmline.spec import DataSpec, NearDedupSpec, SourceSpec
+from llmline.spec import DataSpec, SourceSpec
 from tests.conftest import write_csv
 
 WORDS = [

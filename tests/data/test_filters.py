@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from llmline.data.clean import normalize_text
-from llmline.data.filters import build_checks, detect_language, quality_reason
+from llmline.data.filters import QualitySpec, build_checks, detect_language, quality_reason
 from llmline.data.stage import prepare_data
-from llmline.spec import CleanSpec, DataSpec, QualitySpec, SourceSpec
+from llmline.spec import CleanSpec, DataSpec, SourceSpec
 from tests.conftest import write_csv
 
 

@@ -3,9 +3,14 @@ from __future__ import annotations
 import numpy as np
 
 from llmline.data.active import find_label_issues, select_batch, uncertainty
-from llmline.data.label import LabelRules, apply_rules, fit_label_model, majority_vote
+from llmline.data.label import (
+    LabelRules,
+    LabelRulesSpec,
+    apply_rules,
+    fit_label_model,
+    majority_vote,
+)
 from llmline.data.record import Record
-from llmline.spec import LabelRulesSpec
 
 RULES = {
     "rules": [
@@ -47,8 +52,7 @@ def test_label_model_down_weights_a_noisy_rule() -> None:
 
 
 def test_apply_rules_matrix_shape() -> None:
-    from llmline.data.label import LabelingFunction
-    from llmline.spec import LabelRuleSpec
+    from llmline.data.label import LabelingFunction, LabelRuleSpec
 
     functions = [LabelingFunction.from_spec(LabelRuleSpec(label="a", keywords=["x"]))]
     assert apply_rules(functions, ["x y", "z"]) == [["a"], [None]]

@@ -240,9 +240,9 @@ def cmd_label(args: argparse.Namespace) -> int:
 def _apply_rules(path: Path, records: list[Any]) -> str:
     from pydantic import ValidationError
 
-    from llmline.data.label import LabelRules
+    from llmline.data.label import LabelRules, LabelRulesSpec
     from llmline.errors import SpecError
-    from llmline.spec import LabelRulesSpec, describe_validation_error, read_yaml
+    from llmline.spec import describe_validation_error, read_yaml
 
     try:
         spec = LabelRulesSpec.model_validate(read_yaml(path))

@@ -16,11 +16,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
-from llmline.data.record import DATA_STEPS, Record
+from pydantic import Field
+
+from llmline.data.record import Record, register_step
 from llmline.errors import DataError
-from llmline.spec import AugmentSpec
+from llmline.spec.base import StrictModel
 
 Edit = Callable[[list[str], int, random.Random], list[str]]
 
@@ -240,6 +242,24 @@ class Augment:
         return {"augmented_rows": sum(self.counts.values()), "by_op": dict(self.counts)}
 
 
-@DATA_STEPS.register("augment")
-def augment(**options: Any) -> Augment:
-    return Augment(AugmentSpec.model_validate(options))
+class AugmentSpec(StrictModel):
+    """Data step `augment`: EDA edits / back-translation; copies never go to validation."""
+
+    ops: list[Literal["synonym", "swap", "delete", "insert", "back_translation"]] = Field(
+        ["swap", "delete"], description="Operations, one per copy, cycled."
+    )
+    copies: int = Field(1, ge=1, le=16, description="Augmented copies per row.")
+    alpha: float = Field(0.1, gt=0, le=0.5, description="Share of words an EDA edit touches.")
+    seed: int = 0
+    model: str | None = Field(
+        None, description="back_translation: seq2seq model ref (src->pivot), e.g. a local dir."
+    )
+    reverse_model: str | None = Field(
+        None, description="back_translation: seq2seq model ref (pivot->src)."
+    )
+    max_new_tokens: int = Field(256, gt=0, description="back_translation: tokens per pass.")
+
+
+@register_step("augment", config=AugmentSpec, row_local=True, train_only=True)
+def augment(spec: AugmentSpec) -> Augment:
+    return Augment(spec)

@@ -60,11 +60,11 @@ def decode_bytes(raw: bytes, charset: str | None = None) -> tuple[str, int]:
                 return raw.decode(candidate), 0
             except (UnicodeDecodeError, LookupError):
                 continue
-    from charset_normalizer import from_bytes
+    from llmline.data.encoding import detect
 
-    best = from_bytes(raw).best()
-    if best is not None and best.encoding:
-        return str(best), 0
+    decoded = detect(raw)
+    if decoded is not None:
+        return decoded.text, decoded.truncated_bytes
     text = raw.decode("utf-8", errors="replace")
     return text, text.count("\ufffd")
 
@@ -77,10 +77,10 @@ def _rows(
         where = str(path)
         raw = path.read_bytes()
         if not raw.strip():
-            yield {ERROR_KEY: "empty file", "path": where}
+            yield {ERROR_KEY: "empty file", "reason": "empty_file", "path": where}
             continue
         if b"\x00" in raw[:8192]:
-            yield {ERROR_KEY: "binary file, not text", "path": where}
+            yield {ERROR_KEY: "binary file, not text", "reason": "binary_file", "path": where}
             continue
         row = parse(raw, source)
         row.setdefault("label", _label_for(path, root))

@@ -11,14 +11,36 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
-from llmline.data.record import DATA_STEPS, Record, Step
-from llmline.spec import QualitySpec
+from pydantic import Field
+
+from llmline.data.record import Record, Step, register_step
+from llmline.spec.base import StrictModel
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _KANA = re.compile(r"[\u3040-\u30ff]")
 _HANGUL = re.compile(r"[\uac00-\ud7af]")
 Check = Callable[[str], str | None]
+
+
+class QualitySpec(StrictModel):
+    """Data step `quality`: heuristic filters (Gopher/C4 style); failures are dropped by reason."""
+
+    min_chars: int = Field(0, ge=0, description="Drop texts shorter than this.")
+    max_chars: int | None = Field(None, gt=0, description="Drop texts longer than this.")
+    min_words: int = Field(0, ge=0, description="Drop texts with fewer words (CJK: characters).")
+    max_symbol_ratio: float = Field(0.3, ge=0, le=1, description="Max share of symbol chars.")
+    max_digit_ratio: float = Field(0.5, ge=0, le=1, description="Max share of digit chars.")
+    max_duplicate_line_fraction: float = Field(
+        0.5, ge=0, le=1, description="Max share of lines that repeat another line."
+    )
+    max_top_ngram_fraction: float = Field(
+        0.4, ge=0, le=1, description="Max share of characters covered by the top word n-gram."
+    )
+    ngram: int = Field(3, ge=2, le=10, description="n of the repeated n-gram check.")
+    languages: list[str] | None = Field(
+        None, description="Keep only these languages (ISO codes, e.g. [en, zh]); null keeps all."
+    )
 
 
 _LETTER = re.compile(r"[^\W\d_]")
@@ -124,9 +146,9 @@ def quality_reason(text: str, checks: list[Check]) -> str | None:
     return None
 
 
-@DATA_STEPS.register("quality")
-def quality(**options: object) -> Step:
-    checks = build_checks(QualitySpec.model_validate(options))
+@register_step("quality", config=QualitySpec, row_local=True)
+def quality(spec: QualitySpec) -> Step:
+    checks = build_checks(spec)
 
     def step(records: Iterable[Record]) -> Iterator[Record]:
         for record in records:

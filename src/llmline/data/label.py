@@ -13,12 +13,32 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from llmline.data.record import DATA_STEPS, Record
-from llmline.spec import LabelRuleSpec, LabelRulesSpec
+from pydantic import Field
+
+from llmline.data.record import Record, register_step
+from llmline.spec.base import StrictModel
 
 ABSTAIN = None
+
+
+class LabelRuleSpec(StrictModel):
+    """One labeling function: votes `label` when a keyword or the regex matches, else abstains."""
+
+    label: str
+    keywords: list[str] = Field(default_factory=list, description="Case-insensitive words.")
+    regex: str | None = Field(None, description="A Python regular expression.")
+
+
+class LabelRulesSpec(StrictModel):
+    """Data step `label_rules`: labeling functions combined by vote or a label model."""
+
+    rules: list[LabelRuleSpec] = Field(min_length=1)
+    combine: Literal["vote", "label_model"] = Field(
+        "vote", description="Majority vote, or a label model weighting rules by agreement."
+    )
+    overwrite: bool = Field(False, description="Relabel rows that already have a label.")
 
 
 @dataclass(frozen=True)
@@ -139,6 +159,7 @@ class LabelRules:
         return out
 
 
-@DATA_STEPS.register("label_rules")
-def label_rules(**options: Any) -> LabelRules:
-    return LabelRules(LabelRulesSpec.model_validate(options))
+# Not row-local: the label model weighs each rule by its agreement over the whole stream.
+@register_step("label_rules", config=LabelRulesSpec, train_only=True)
+def label_rules(spec: LabelRulesSpec) -> LabelRules:
+    return LabelRules(spec)

@@ -100,7 +100,11 @@ def read_label_studio(source: SourceSpec) -> Iterator[dict[str, Any]]:
         raise DataError("a Label Studio export is a JSON list of tasks", where=str(source.path))
     for number, task in enumerate(tasks):
         if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
-            yield {ERROR_KEY: f"task {number} has no 'data' object", "where": str(source.path)}
+            yield {
+                ERROR_KEY: f"task {number} has no 'data' object",
+                "reason": "task_without_data",
+                "where": str(source.path),
+            }
             continue
         row = dict(task["data"])
         row["label"] = annotation_label(task)

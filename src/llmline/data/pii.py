@@ -16,9 +16,12 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from llmline.data.record import DATA_STEPS, Record
+from pydantic import Field
+
+from llmline.data.record import Record, register_step
+from llmline.spec.base import StrictModel
 
 MODES = ("mask", "pseudonym", "hash")
 
@@ -362,8 +365,20 @@ class RedactStep:
         return {"pii_by_type": dict(self.counts.most_common()), "rows_with_pii": self.rows_with_pii}
 
 
-@DATA_STEPS.register("redact")
-def redact(**options: Any) -> RedactStep:
-    from llmline.spec import RedactSpec
+class RedactSpec(StrictModel):
+    """Data step `redact`: PII found by verified patterns (and optional NER names) is replaced."""
 
-    return RedactStep(**RedactSpec.model_validate(options).model_dump())
+    mode: Literal["mask", "pseudonym", "hash"] = Field(
+        "mask", description="<EMAIL>, consistent <EMAIL_1> pseudonyms, or salted hashes."
+    )
+    salt: str = Field("", description="Secret salt of hash mode.")
+    names: bool = Field(
+        False,
+        description="Also redact person names: English by a spaCy pipeline, Chinese by jieba.",
+    )
+
+
+# Row-local unless pseudonyms must stay consistent (<EMAIL_1> is the same address everywhere).
+@register_step("redact", config=RedactSpec, row_local=lambda spec: spec.mode != "pseudonym")
+def redact(spec: RedactSpec) -> RedactStep:
+    return RedactStep(**spec.model_dump())

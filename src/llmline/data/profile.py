@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from llmline.data.clean import dedup_key
-from llmline.data.dedup import NearDedup
+from llmline.data.dedup import NearDedup, NearDedupSpec
 from llmline.data.pii import find_pii, redact_text
 from llmline.data.record import Record
 from llmline.data.report import label_counts, length_stats, write_report
-from llmline.spec import NearDedupSpec
 
 
 def profile_records(

@@ -1,28 +1,23 @@
-"""`executor: ray`: run the row-local data steps as Ray Data `map_batches`.
+"""`executor: ray`: run segments of row-local data steps as Ray Data `map_batches`.
 
-Row-local steps (quality, redact in mask/hash mode, augment) run in parallel batches; steps
-that need the whole stream (near_dedup, label-model rules, pseudonyms that must stay
-consistent) stay on the driver, so results match the local executor. Each batch returns its
-step summaries on its first row, and the driver sums them.
+The step runner decides what is row-local (each step says so when it registers) and hands
+this module a picklable segment: a function from a batch of records to the records and the
+steps' summaries. Steps that need the whole stream stay on the driver, so results match the
+local executor. Each batch returns its summaries on its first row, and the driver sums them.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from llmline.data.record import Record
 
 BATCH_SIZE = 256
 _SUMMARY = "__summaries__"
-
-
-def is_row_local(name: str, options: dict[str, Any]) -> bool:
-    if name in ("quality", "augment"):
-        return True
-    return name == "redact" and options.get("mode", "mask") != "pseudonym"
+Segment = Callable[[list[Record]], tuple[list[Record], dict[str, Any]]]
 
 
 def ensure_ray(workers: int | None = None) -> Any:
@@ -67,16 +62,13 @@ def _from_row(row: dict[str, Any]) -> Record:
     )
 
 
-def _apply(batch: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
-    """Worker side: rebuild the steps, run them over the batch, mark who dropped what."""
-    from llmline.data.steps import StepRun
-
+def _apply(batch: dict[str, Any], segment: Segment) -> dict[str, Any]:
+    """Worker side: run the segment over the batch; its summaries ride on the first row."""
     rows = [dict(zip(batch, values, strict=True)) for values in zip(*batch.values(), strict=True)]
-    run = StepRun.build(steps)
-    records = list(run.run(_from_row(_plain(r)) for r in rows))
+    records, summaries = segment([_from_row(_plain(r)) for r in rows])
     out = [_to_row(r) for r in records]
     columns = {k: [r[k] for r in out] for k in ("text", "label", "row", "meta", "dropped")}
-    columns[_SUMMARY] = [json.dumps(run.summaries())] + [""] * (len(out) - 1)
+    columns[_SUMMARY] = [json.dumps(summaries)] + [""] * (len(out) - 1)
     return columns
 
 
@@ -85,16 +77,17 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_on_ray(
-    records: Iterable[Record], steps: list[dict[str, Any]], summaries: dict[str, Any]
+    records: Iterable[Record], segment: Segment, summaries: dict[str, Any]
 ) -> Iterator[Record]:
-    """Stream records through the steps on Ray, in input order; sums summaries into `summaries`."""
+    """Stream records through the segment on Ray, in input order; sums summaries into
+    `summaries`."""
     ray = ensure_ray()
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True
     ctx.enable_progress_bars = False  # llmline's own bar and summary line report progress
     dataset = ray.data.from_items([_to_row(r) for r in records])
     dataset = dataset.map_batches(
-        _apply, fn_kwargs={"steps": steps}, batch_size=BATCH_SIZE, batch_format="numpy"
+        _apply, fn_kwargs={"segment": segment}, batch_size=BATCH_SIZE, batch_format="numpy"
     )
     for row in dataset.iter_rows():
         if row[_SUMMARY]:

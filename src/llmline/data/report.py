@@ -49,6 +49,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append(f"- labels: {len(report['labels'])}")
     if "text_chars" in report:
         lines.append(f"- text length (chars, train): {report['text_chars']}")
+    lines += _reading_section(report.get("reading", []))
     lines += ["", "## Dropped rows by reason", "", "| reason | rows |", "|---|---|"]
     lines += [f"| {reason} | {n} |" for reason, n in report.get("dropped", {}).items()]
     if report.get("steps"):
@@ -59,6 +60,38 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += _step_sections(report.get("step_summaries", {}))
     lines += _label_sections(report)
     return "\n".join(lines) + "\n"
+
+
+def _reading_section(reading: list[dict[str, Any]]) -> list[str]:
+    """Per file: physical records = read + rejected, with reasons, lines and flags."""
+    if not reading:
+        return []
+    lines = ["", "## Reading", "",
+             "| source | file | encoding | records | read | rejected | blank lines |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for tally in reading:
+        lines.append(f"| {tally['key']} | {tally['path']} | {tally.get('encoding') or '-'} | "
+                     f"{tally['records']} | {tally['read']} | "
+                     f"{sum(tally['rejected'].values())} | {tally['blank_lines']} |")  # fmt: skip
+    lines.append("")
+    for tally in reading:
+        for reason, n in tally["rejected"].items():
+            shown = ", ".join(map(str, tally["rejected_lines"].get(reason, [])))
+            lines.append(f"- {tally['path']}: {n} rejected as `{reason}` (lines {shown})")
+        for row in tally["long_rows"][:10]:
+            at = f"line {row['line']}" if row["line"] else f"record {row['record']}"
+            lines.append(f"- {tally['path']}: implausibly long row at {at} "
+                         f"({row['chars']} chars over {row['lines']} lines)")  # fmt: skip
+        if tally["literal_quotes"]:
+            shown = ", ".join(map(str, tally["literal_quote_lines"]))
+            lines.append(f"- {tally['path']}: {tally['literal_quotes']} rows with quotes "
+                         f"taken literally (lines {shown})")  # fmt: skip
+        if tally.get("truncated_bytes"):
+            lines.append(f"- {tally['path']}: ends inside a character; "
+                         f"{tally['truncated_bytes']} bytes dropped")  # fmt: skip
+        if tally.get("limited"):
+            lines.append(f"- {tally['path']}: reading stopped at data.max_rows")
+    return lines
 
 
 def _step_sections(summaries: dict[str, Any]) -> list[str]:

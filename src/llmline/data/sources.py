@@ -1,12 +1,28 @@
-"""Readers that turn a file into Records; each format registers itself by its short name."""
+"""Readers that turn a file into Records; each format registers itself by its short name.
+
+Every physical record is accounted for: read, or rejected with a reason and its line, in a
+`ReadTally` that goes into the data report (records = read + rejected).
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
+from llmline.data.delimited import (
+    ERROR_KEY,
+    LINE_KEY,
+    NOTE_KEY,
+    attach_notes,
+    read_delimited,
+    split_lines,
+)
+from llmline.data.encoding import Decoded, decode
 from llmline.data.record import Record
 from llmline.errors import DataError
 from llmline.spec import SourceSpec
@@ -16,9 +32,15 @@ Reader = Callable[[SourceSpec], Iterator[dict[str, Any]]]
 SOURCES: Registry[Reader] = Registry("data format")
 # Modules whose readers register themselves; imported on first use to keep the CLI light.
 READER_MODULES = ("llmline.data.documents", "llmline.data.labelstudio")
-# A reader yields {ERROR_KEY: message, "where": ...} for a row it cannot read; read_records
-# rejects and counts it (or aborts when strict), so one bad row never stops a long job silently.
-ERROR_KEY = "__error__"
+# A reader yields {ERROR_KEY: message, "reason": code, "where": ...} for a record it cannot
+# read; read_records rejects and counts it (or aborts when strict), so one bad row never stops
+# a long job silently. Rows may carry LINE_KEY (their line, or first and last line) and
+# NOTE_KEY (facts about the file: encoding, blank lines), which read_records takes off.
+__all__ = ["ERROR_KEY", "LINE_KEY", "NOTE_KEY", "SOURCES", "ReadTally", "read_records"]
+LONG_ROW_FACTOR = 20  # a row this many times the median length ...
+LONG_ROW_MIN_CHARS = 5_000  # ... and at least this long is flagged as implausible
+LONG_ROW_MAX_LINES = 50  # as is one record spanning more physical lines than this
+MAX_LINES_LISTED = 20
 
 _COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}
 _BY_SUFFIX = {
@@ -57,23 +79,18 @@ def _is_label_studio(path: Path) -> bool:
 
 def open_text(path: Path, encoding: str | None) -> str:
     """Read a possibly compressed text file, detecting the encoding when none is given."""
+    return read_text(path, encoding).text
+
+
+def read_text(path: Path, encoding: str | None) -> Decoded:
+    """The decoded text of a file and the encoding it was read in."""
     raw = _read_bytes(path)
     if not raw.strip():
         raise DataError(f"file {str(path)!r} is empty", fix="point the spec at a file with rows")
-    if b"\x00" in raw[:8192] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+    wide = raw.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff"))  # UTF-16/32
+    if b"\x00" in raw[:8192] and not wide:
         raise DataError(f"file {str(path)!r} looks binary, not text", fix="check the path/format")
-    if encoding:
-        try:
-            return raw.decode(encoding)
-        except (UnicodeDecodeError, LookupError) as exc:
-            raise DataError(
-                f"file {str(path)!r} cannot be decoded as {encoding}: {exc}",
-                fix="set source.encoding to the file's real encoding or null to detect it",
-            ) from None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return _decode_detected(path, raw)
+    return decode(raw, encoding, where=str(path))
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -93,16 +110,8 @@ def _read_bytes(path: Path) -> bytes:
         raise DataError(f"cannot read {str(path)!r}: {exc}", fix="check the file") from None
 
 
-def _decode_detected(path: Path, raw: bytes) -> str:
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(raw).best()
-    if best is None:
-        raise DataError(
-            f"file {str(path)!r} is not text in any encoding we can detect",
-            fix="convert it to UTF-8 or set source.encoding",
-        )
-    return str(best)
+def _text_notes(decoded: Decoded) -> dict[str, Any]:
+    return {NOTE_KEY: {"encoding": decoded.encoding, "truncated_bytes": decoded.truncated_bytes}}
 
 
 @SOURCES.register("csv")
@@ -116,34 +125,41 @@ def read_tsv(source: SourceSpec) -> Iterator[dict[str, Any]]:
 
 
 def _read_delimited(source: SourceSpec, sep: str) -> Iterator[dict[str, Any]]:
-    import csv
-    import io
-
-    text = open_text(source.path, source.encoding)
-    csv.field_size_limit(1 << 30)
-    try:
-        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=sep)
-        yield from reader
-    except csv.Error as exc:
-        raise DataError(f"malformed {source.path}: {exc}", fix="check quoting") from None
+    decoded = read_text(source.path, source.encoding)
+    items = read_delimited(decoded.text, sep, str(source.path))
+    yield from attach_notes(chain([_text_notes(decoded)], items))
 
 
 @SOURCES.register("jsonl")
 def read_jsonl(source: SourceSpec) -> Iterator[dict[str, Any]]:
-    text = open_text(source.path, source.encoding)
-    for number, line in enumerate(text.splitlines(), start=1):
+    yield from attach_notes(_jsonl_items(source))
+
+
+def _jsonl_items(source: SourceSpec) -> Iterator[dict[str, Any]]:
+    decoded = read_text(source.path, source.encoding)
+    yield _text_notes(decoded)
+    blank = 0
+    for number, line in enumerate(split_lines(decoded.text), start=1):
         if not line.strip():
+            blank += 1
             continue
         where = f"{source.path}:{number}"
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            yield {ERROR_KEY: f"line {number} is not valid JSON ({exc.msg})", "where": where}
+            yield _error(f"line {number} is not valid JSON ({exc.msg})", "invalid_json", where)
             continue
         if not isinstance(row, dict):
-            yield {ERROR_KEY: f"line {number} is not a JSON object", "where": where}
+            yield _error(f"line {number} is not a JSON object", "not_an_object", where)
             continue
+        row[LINE_KEY] = number
         yield row
+    yield {NOTE_KEY: {"blank_lines": blank}}
+
+
+def _error(message: str, reason: str, where: str) -> dict[str, Any]:
+    line = int(where.rsplit(":", 1)[1])
+    return {ERROR_KEY: message, "reason": reason, "where": where, LINE_KEY: line}
 
 
 @SOURCES.register("parquet")
@@ -157,18 +173,83 @@ def read_parquet(source: SourceSpec) -> Iterator[dict[str, Any]]:
     yield from table.to_pylist()
 
 
+@dataclass
+class ReadTally:
+    """What reading one source did with each physical record: read it or rejected it (why,
+    on which lines), plus blank lines, the encoding and rows flagged as implausible."""
+
+    key: str
+    path: str
+    format: str = ""
+    encoding: str | None = None
+    truncated_bytes: int = 0
+    records: int = 0
+    read: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    rejected_lines: dict[str, list[int]] = field(default_factory=dict)
+    blank_lines: int = 0
+    literal_quote_lines: list[int] = field(default_factory=list)
+    literal_quotes: int = 0
+    long_rows: list[dict[str, int]] = field(default_factory=list)
+    limited: bool = False  # reading stopped at data.max_rows
+    _sizes: list[tuple[int, int, int, int]] = field(default_factory=list, repr=False)
+
+    def note(self, facts: dict[str, Any]) -> None:
+        for name, value in facts.items():
+            if name == "literal_quotes":
+                self.literal_quotes += len(value)
+                room = MAX_LINES_LISTED - len(self.literal_quote_lines)
+                self.literal_quote_lines.extend(int(line) for line in value[: max(room, 0)])
+            elif name == "blank_lines":
+                self.blank_lines += int(value)
+            else:
+                setattr(self, name, value)
+
+    def reject(self, reason: str, line: int | None) -> None:
+        self.records += 1
+        self.rejected[reason] += 1
+        listed = self.rejected_lines.setdefault(reason, [])
+        if line is not None and len(listed) < MAX_LINES_LISTED:
+            listed.append(line)
+
+    def accept(self, chars: int, first: int | None, last: int | None) -> None:
+        """A record read; formats without lines (Parquet, documents) give no line numbers."""
+        self.records += 1
+        self.read += 1
+        self._sizes.append((chars, self.records, first or 0, last or 0))
+
+    def flag_long_rows(self) -> None:
+        """Rows far longer than the file's median, or spanning many lines: likely misparsed."""
+        if not self._sizes:
+            return
+        lengths = sorted(size for size, *_ in self._sizes)
+        limit = max(LONG_ROW_FACTOR * lengths[len(lengths) // 2], LONG_ROW_MIN_CHARS)
+        self.long_rows = [
+            {"record": record, "line": first, "lines": last - first + 1, "chars": chars}
+            for chars, record, first, last in self._sizes
+            if chars > limit or last - first + 1 > LONG_ROW_MAX_LINES
+        ]
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        out["rejected"] = dict(self.rejected.most_common())
+        return out
+
+
 def read_records(
     source: SourceSpec,
     *,
     key: str = "data.source",
     strict: bool = True,
     max_bad_fraction: float = 0.1,
-) -> Iterator[Record]:
+    tally: ReadTally | None = None,
+) -> Generator[Record, None, None]:
     """Stream Records from a source, checking that the named columns exist.
 
     `strict` (the default for one-off readers) raises on the first unreadable row. Otherwise
     it comes out as a dropped Record (reason `bad_row`, the error in meta) for the caller to
     count, and the source is rejected only when more than `max_bad_fraction` of rows are bad.
+    `tally`, when given, accounts for every record (see ReadTally).
     """
     import importlib
 
@@ -176,34 +257,57 @@ def read_records(
         importlib.import_module(module)
     fmt = source.format if source.format != "auto" else infer_format(source.path)
     reader = SOURCES.get(fmt, key=f"{key}.format")
-    checked, bad, total, first_bad = False, 0, 0, None
-    for number, row in enumerate(reader(source)):
-        total += 1
-        if ERROR_KEY in row:
-            bad += 1
-            first_bad = first_bad or row
-            if strict:
-                raise DataError(
-                    str(row[ERROR_KEY]),
-                    where=str(row.get("where") or row.get("path") or source.path),
-                    fix="repair or remove that row, or set data.strict: false to reject and go on",
-                )
-            yield Record(text="", row=number, meta=_error_meta(row), dropped="bad_row")
-            continue
-        if not checked:
-            _check_columns(row, source, key)
-            checked = True
-        yield _to_record(row, number, source)
-    if total == 0:
+    tally = tally or ReadTally(key, str(source.path))
+    tally.format = fmt
+    checked, number, first_bad = False, 0, None
+    try:
+        for row in reader(source):
+            tally.note(row.pop(NOTE_KEY, {}))
+            if not row:  # a third-party reader's note-only item
+                continue
+            first, last = _lines(row.pop(LINE_KEY, None))
+            if ERROR_KEY in row:
+                first_bad = first_bad or row
+                tally.reject(str(row.get("reason") or "unreadable"), first)
+                if strict:
+                    raise DataError(
+                        str(row[ERROR_KEY]),
+                        where=str(row.get("where") or row.get("path") or source.path),
+                        fix="repair or remove that row, or set data.strict: false to reject "
+                        "and go on",
+                    )
+                yield Record(text="", row=number, meta=_error_meta(row), dropped="bad_row")
+            else:
+                if not checked:
+                    _check_columns(row, source, key)
+                    checked = True
+                record = _to_record(row, number, source)
+                tally.accept(len(record.text), first, last)
+                yield record
+            number += 1
+    finally:
+        tally.flag_long_rows()
+    if tally.records == 0:
         raise DataError(
             f"{str(source.path)!r} has no rows", fix="point the spec at a file with rows"
         )
-    if first_bad is not None and bad / total > max_bad_fraction:
-        raise _bad_row_error(first_bad, bad, total)
+    bad = sum(tally.rejected.values())
+    if first_bad is not None and bad / tally.records > max_bad_fraction:
+        raise _bad_row_error(first_bad, bad, tally.records)
+
+
+def _lines(value: Any) -> tuple[int | None, int | None]:
+    if isinstance(value, tuple | list):
+        return int(value[0]), int(value[1])
+    return (int(value), int(value)) if value is not None else (None, None)
 
 
 def _error_meta(row: dict[str, Any]) -> dict[str, Any]:
-    return {"error": row[ERROR_KEY], "where": row.get("where") or row.get("path")}
+    return {
+        "error": row[ERROR_KEY],
+        "reject_reason": row.get("reason") or "unreadable",
+        "where": row.get("where") or row.get("path"),
+    }
 
 
 def _bad_row_error(row: dict[str, Any], bad: int, total: int) -> DataError:
@@ -228,13 +332,13 @@ def _to_record(row: dict[str, Any], number: int, source: SourceSpec) -> Record:
 
 def _check_columns(row: dict[str, Any], source: SourceSpec, key: str) -> None:
     available = ", ".join(map(str, row)) or "none"
-    for field, column in (
+    for name, column in (
         ("text_column", source.text_column),
         ("label_column", source.label_column),
     ):
         if column is not None and column not in row:
             raise DataError(
                 f"column {column!r} not found in {source.path} (columns: {available})",
-                where=f"{key}.{field}",
-                fix=f"set {key}.{field} to one of the columns",
+                where=f"{key}.{name}",
+                fix=f"set {key}.{name} to one of the columns",
             )

@@ -11,19 +11,21 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from llmline.console import console, progress_bar
 from llmline.data.clean import dedup_key, normalize_text
+from llmline.data.dedup import NearDedupSpec
 from llmline.data.record import Record
 from llmline.data.report import label_counts, length_stats, write_report
-from llmline.data.sources import read_records
+from llmline.data.sources import ReadTally, read_records
 from llmline.data.split import check_label_counts, stratified_group_split
-from llmline.data.steps import StepRun
+from llmline.data.steps import Remote, StepRun
 from llmline.errors import DataError
 from llmline.lineage import atomic_path, sha256_file
-from llmline.spec import DataSpec, NearDedupSpec, SourceSpec
+from llmline.spec import DataSpec, SourceSpec
 
 __all__ = ["DataArtifact", "prepare_data", "read_snapshot", "write_records", "write_report"]
 
@@ -43,11 +45,9 @@ def prepare_data(
     dropped: Counter[str] = Counter()
     steps = StepRun.build(spec.steps)
     counter = Counter[str]()
-    records = list(
-        _clean_stream(
-            read_rows(spec.source, spec, "data.source", counter), spec, dropped, steps, executor
-        )
-    )
+    reading: list[ReadTally] = []
+    rows = read_rows(spec.source, spec, "data.source", counter, reading)
+    records = list(_clean_stream(rows, spec, dropped, steps, executor))
     augmented = [r for r in records if "augmented_from" in r.meta]
     originals = [r for r in records if "augmented_from" not in r.meta]
     kept = _drop_duplicates(originals, dropped, steps.rejects) if spec.dedup else originals
@@ -58,7 +58,7 @@ def prepare_data(
         )
     else:
         check_label_counts(kept, minimum=1)
-        train, validation = kept, _validation(spec, steps, dropped, kept)
+        train, validation = kept, _validation(spec, steps, dropped, kept, reading)
     train += _augmented_for(train, augmented)
     labels = _check_labels(train, validation)
 
@@ -67,6 +67,7 @@ def prepare_data(
     write_records(train, train_path)
     write_records(validation, validation_path)
     report = _report(counter["rows"], dropped, train, validation, labels, steps)
+    report["reading"] = [tally.as_dict() for tally in reading]
     report["sha256"] = {
         "train": sha256_file(train_path),
         "validation": sha256_file(validation_path),
@@ -77,6 +78,8 @@ def prepare_data(
     if spec.keep_rejects:
         report["rejects"] = str(write_rejects(steps.rejects, out_dir / "rejects.jsonl", spec))
     write_report(report, out_dir, lengths=[len(r.text) for r in train])
+    for tally in reading:
+        _print_reading(tally)
     console.print(
         f"[bold]data[/]: {counter['rows']} rows in, {sum(dropped.values())} dropped "
         f"({_reasons(dropped)}), {len(train)} train / {len(validation)} validation, "
@@ -85,24 +88,49 @@ def prepare_data(
     return DataArtifact(train_path, validation_path, labels, report)
 
 
+def _print_reading(tally: ReadTally) -> None:
+    """One line per file where reading rejected or flagged something (the report has all)."""
+    if not (tally.rejected or tally.long_rows or tally.truncated_bytes):
+        return
+    rejected = ", ".join(
+        f"{n} {reason} (line {', '.join(map(str, tally.rejected_lines.get(reason, [])[:3]))}…)"
+        for reason, n in tally.rejected.most_common()
+    )
+    long = f"; {len(tally.long_rows)} implausibly long" if tally.long_rows else ""
+    cut = f"; ends mid-character ({tally.truncated_bytes} bytes)" if tally.truncated_bytes else ""
+    console.print(
+        f"[yellow]read[/] {tally.path}: {tally.records} records, {tally.read} read, "
+        f"{sum(tally.rejected.values())} rejected{': ' + rejected if rejected else ''}{long}{cut}"
+    )
+
+
 def _group(record: Record) -> str:
     cluster = record.meta.get("cluster")
     return f"cluster:{cluster}" if cluster is not None else dedup_key(record.text)
 
 
 def read_rows(
-    source: SourceSpec, spec: DataSpec, key: str, counter: Counter[str] | None = None
+    source: SourceSpec,
+    spec: DataSpec,
+    key: str,
+    counter: Counter[str] | None = None,
+    reading: list[ReadTally] | None = None,
 ) -> Iterator[Record]:
-    """The source's records, at most data.max_rows, counted into counter["rows"]."""
+    """The source's records, at most data.max_rows, counted into counter["rows"]; how each
+    physical record was read is appended to `reading`."""
+    tally = ReadTally(key, str(source.path))
+    if reading is not None:
+        reading.append(tally)
     records = read_records(
-        source, key=key, strict=spec.strict, max_bad_fraction=spec.max_bad_fraction
+        source, key=key, strict=spec.strict, max_bad_fraction=spec.max_bad_fraction, tally=tally
     )
-    for index, record in enumerate(records):
-        if spec.max_rows is not None and index >= spec.max_rows:
-            return
+    # islice: stopping at max_rows must not pull (and count) one record more
+    for record in islice(records, spec.max_rows):
         if counter is not None:
             counter["rows"] += 1
         yield record
+    records.close()  # runs the reader's end-of-file accounting now, also when cut short
+    tally.limited = spec.max_rows is not None and tally.records >= spec.max_rows
 
 
 def _clean_stream(
@@ -113,7 +141,7 @@ def _clean_stream(
     executor: str = "local",
 ) -> Iterator[Record]:
     steps = steps or StepRun.build(spec.steps)
-    stream = steps.run(_relabel_and_clean(records, spec), executor=executor)
+    stream = steps.run(_relabel_and_clean(records, spec), remote=_remote(executor))
     with progress_bar() as bar:
         task = bar.add_task("cleaning", total=None)
         for record in stream:
@@ -122,6 +150,15 @@ def _clean_stream(
                 dropped[record.dropped] += 1
                 continue
             yield record
+
+
+def _remote(executor: str) -> Remote | None:
+    """Where row-local steps run: here (None) or on Ray workers."""
+    if executor == "ray":
+        from llmline.data.ray_executor import run_on_ray
+
+        return run_on_ray
+    return None
 
 
 def _relabel_and_clean(records: Iterable[Record], spec: DataSpec) -> Iterator[Record]:
@@ -143,18 +180,18 @@ def _relabel_and_clean(records: Iterable[Record], spec: DataSpec) -> Iterator[Re
 
 
 def _validation(
-    spec: DataSpec, steps: StepRun, dropped: Counter[str], train: list[Record]
+    spec: DataSpec,
+    steps: StepRun,
+    dropped: Counter[str],
+    train: list[Record],
+    reading: list[ReadTally] | None = None,
 ) -> list[Record]:
     """The explicit validation file, cleaned by the same steps (no augmentation) and
     decontaminated: rows with an exact or near duplicate in train are dropped and counted."""
     assert spec.validation is not None
-    options = [o for o in spec.steps if o.get("step") not in ("augment", "label_rules")]
     own: Counter[str] = Counter()
-    rows = list(
-        _clean_stream(
-            read_rows(spec.validation, spec, "data.validation"), spec, own, StepRun.build(options)
-        )
-    )
+    held = read_rows(spec.validation, spec, "data.validation", reading=reading)
+    rows = list(_clean_stream(held, spec, own, steps.held_out()))
     _require_rows(rows, spec.validation)
     train_keys = {dedup_key(r.text) for r in train}
     near = steps.option("near_dedup")

@@ -3,18 +3,23 @@
 Each step is built from its registered factory; steps that expose `summary` (dedup clusters,
 PII counts, rule coverage, augmentation) contribute it to the data report. Dropped rows are
 kept aside (bounded) so `keep_rejects` can write them out for inspection.
+
+Given a `remote` runner (the Ray executor), each run of consecutive steps registered as
+row-local goes there as one `Segment`; this module knows no executor and no step by name.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmline.data.record import DATA_STEPS, Record, Step
+from llmline.data.record import DATA_STEPS, DataStep, Record, Step
 
 MAX_REJECTS_KEPT = 100_000
+# (records, segment, summaries) -> records: runs a segment elsewhere, summing its summaries
+Remote = Callable[[Iterable[Record], "Segment", dict[str, Any]], Iterator[Record]]
 
 
 @dataclass
@@ -33,47 +38,76 @@ class StepTally:
         }
 
 
+@dataclass(frozen=True)
+class Segment:
+    """Consecutive row-local steps to run on a batch elsewhere: picklable, rebuilt there.
+
+    It carries the registered steps themselves, not their names, so a step registered at run
+    time (a plugin, a test) needs no registry lookup on the worker.
+    """
+
+    entries: tuple[DataStep, ...]
+    options: tuple[dict[str, Any], ...]
+
+    def __call__(self, records: Iterable[Record]) -> tuple[list[Record], dict[str, Any]]:
+        """The batch after the steps (dropped rows marked `dropped_by`), and their summaries."""
+        run = StepRun.from_entries(list(self.entries), list(self.options))
+        return list(run.run(records)), run.summaries()
+
+
 @dataclass
 class StepRun:
     """The built steps of one stream, their tallies, summaries and the rejected rows."""
 
-    names: list[str]
+    entries: list[DataStep]
     steps: list[Step]
     tallies: list[StepTally]
     options: list[dict[str, Any]]
     rejects: list[Record] = field(default_factory=list)
-    ray_summaries: dict[str, Any] = field(default_factory=dict)
+    remote_summaries: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(cls, step_options: list[dict[str, Any]], *, first: str = "clean") -> StepRun:
-        names, steps = [], []
-        for index, options in enumerate(step_options):
-            options = dict(options)
-            name = str(options.pop("step", ""))
-            factory = DATA_STEPS.get(name, key=f"data.steps[{index}].step")
-            names.append(name)
-            steps.append(factory(**options))
-        tallies = [StepTally(first), *(StepTally(n) for n in names)]
-        return cls(names, steps, tallies, [dict(o) for o in step_options])
+        entries = [
+            DATA_STEPS.get(str(options.get("step", "")), key=f"data.steps[{index}].step")
+            for index, options in enumerate(step_options)
+        ]
+        return cls.from_entries(entries, step_options, first=first)
 
-    def run(self, records: Iterable[Record], *, executor: str = "local") -> Iterator[Record]:
+    @classmethod
+    def from_entries(
+        cls, entries: list[DataStep], step_options: list[dict[str, Any]], *, first: str = "clean"
+    ) -> StepRun:
+        steps = [entry.build(options) for entry, options in zip(entries, step_options, strict=True)]
+        tallies = [StepTally(first), *(StepTally(e.name) for e in entries)]
+        return cls(entries, steps, tallies, [dict(o) for o in step_options])
+
+    def held_out(self) -> StepRun:
+        """A fresh run of the steps that also apply to a held-out file (not `train_only`)."""
+        kept = [(e, o) for e, o in zip(self.entries, self.options, strict=True) if not e.train_only]
+        return StepRun.from_entries([e for e, _ in kept], [o for _, o in kept])
+
+    @property
+    def names(self) -> list[str]:
+        return [entry.name for entry in self.entries]
+
+    def run(self, records: Iterable[Record], *, remote: Remote | None = None) -> Iterator[Record]:
         """Apply the steps lazily; the caller's first stage is tallied as `first`.
 
-        With `executor="ray"`, each run of consecutive row-local steps goes to Ray Data.
+        With `remote`, each run of consecutive row-local steps goes there as one segment.
         """
-        from llmline.data.ray_executor import is_row_local, run_on_ray
-
         stream = self._tally(records, self.tallies[0])
         index = 0
         while index < len(self.steps):
             end = index
-            while executor == "ray" and end < len(self.steps):
-                if not is_row_local(self.names[end], self.options[end]):
+            while remote is not None and end < len(self.steps):
+                if not self.entries[end].is_row_local(self.options[end]):
                     break
                 end += 1
-            if end > index:
-                ray_stream = run_on_ray(stream, self.options[index:end], self.ray_summaries)
-                stream = self._tally_segment(ray_stream, self.tallies[index + 1 : end + 1])
+            if remote is not None and end > index:
+                segment = Segment(tuple(self.entries[index:end]), tuple(self.options[index:end]))
+                remote_stream = remote(stream, segment, self.remote_summaries)
+                stream = self._tally_segment(remote_stream, self.tallies[index + 1 : end + 1])
                 index = end
             else:
                 stream = self._tally(self.steps[index](stream), self.tallies[index + 1])
@@ -110,7 +144,7 @@ class StepRun:
             yield record
 
     def summaries(self) -> dict[str, Any]:
-        out: dict[str, Any] = dict(self.ray_summaries)
+        out: dict[str, Any] = dict(self.remote_summaries)
         for name, step in zip(self.names, self.steps, strict=True):
             summary = getattr(step, "summary", None)
             if summary is not None and name not in out:

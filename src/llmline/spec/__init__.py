@@ -10,14 +10,8 @@ The names below are re-exported so callers write `from llmline.spec import Train
 
 from llmline.spec.base import StrictModel
 from llmline.spec.data import (
-    AugmentSpec,
     CleanSpec,
     DataSpec,
-    LabelRuleSpec,
-    LabelRulesSpec,
-    NearDedupSpec,
-    QualitySpec,
-    RedactSpec,
     SourceSpec,
 )
 from llmline.spec.evaluate import EvaluateSpec, GateSpec, RegistrySpec
@@ -48,7 +42,6 @@ from llmline.spec.train import (
 
 __all__ = [
     "AlertRuleSpec",
-    "AugmentSpec",
     "BiasSpec",
     "CardSpec",
     "CleanSpec",
@@ -60,16 +53,11 @@ __all__ = [
     "GenerationSpec",
     "GovernSpec",
     "HpoSpec",
-    "LabelRuleSpec",
-    "LabelRulesSpec",
     "MonitorSpec",
-    "NearDedupSpec",
     "OptimizeSpec",
     "PeftSpec",
     "PipelineSpec",
     "PretrainSpec",
-    "QualitySpec",
-    "RedactSpec",
     "RegistrySpec",
     "RetrainSpec",
     "RouteSafetySpec",

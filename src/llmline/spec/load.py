@@ -154,4 +154,7 @@ def explain(model: type[BaseModel] = PipelineSpec, prefix: str = "") -> list[str
             else f"default {field.get_default(call_default_factory=True)!r}"
         )
         lines.append(f"{key}  ({default})  {field.description or ''}".rstrip())
+        extra = getattr(model, "explain_field", None)  # a list of variants documents each one
+        if extra is not None:
+            lines.extend(extra(name, key))
     return lines
