@@ -182,7 +182,7 @@ def test_the_redact_step_redacts_chinese_names_with_the_same_switch() -> None:
     pytest.importorskip("jieba")
     from llmline.data.record import DATA_STEPS, Record
 
-    step = DATA_STEPS.get("redact")(names=True)
+    step = DATA_STEPS.get("redact").build({"names": True})
     record = Record(text="客户陈静反映信用卡被盗刷，请回电13812345678", label="a", row=0)
     record.meta["agent"] = "经理赵建国"
     [out] = list(step([record]))
