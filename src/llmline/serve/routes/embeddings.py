@@ -9,10 +9,10 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from llmline.serve.app import ServiceState
 from llmline.serve.metrics import ServiceMetrics
 from llmline.serve.routes.classify import text_limit_error
 from llmline.serve.schemas import EmbeddingsRequest, EmbeddingsResponse
+from llmline.serve.state import ServiceState
 
 
 def embed_texts(predictor: Any, texts: Sequence[str]) -> list[list[float]]:

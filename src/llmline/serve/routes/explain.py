@@ -7,15 +7,16 @@ requests are limited to a few texts and share the model lock rather than the mic
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
-from llmline.serve.app import ServiceState
 from llmline.serve.metrics import ServiceMetrics
+from llmline.serve.schemas import NON_BLANK
+from llmline.serve.state import ServiceState
 
 MAX_EXPLAIN_TEXTS = 8
 MAX_EXPLAIN_CHARS = 2_000
@@ -24,7 +25,12 @@ MAX_EXPLAIN_CHARS = 2_000
 class ExplainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    texts: list[StrictStr] = Field(
+    texts: list[
+        Annotated[
+            StrictStr,
+            Field(json_schema_extra={"maxLength": MAX_EXPLAIN_CHARS, "pattern": NON_BLANK}),
+        ]
+    ] = Field(
         min_length=1,
         max_length=MAX_EXPLAIN_TEXTS,
         description=f"1 to {MAX_EXPLAIN_TEXTS} texts to explain.",

@@ -13,36 +13,52 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from llmline.serve.app import ServiceState
 from llmline.serve.metrics import ServiceMetrics
+from llmline.serve.schemas import MAX_CHARS, MAX_TEXTS, limits
+from llmline.serve.state import ServiceState
+from llmline.spec.serve import NEW_TOKENS_CAP
 
-MAX_NEW_TOKENS = 1024
+# Below this a temperature divides the logits into infinities: decode greedily instead.
+MIN_TEMPERATURE = 1e-3
+_CHARS = limits(maxLength=("max_text_chars", MAX_CHARS))
+_TOKENS = limits(maximum=("max_new_tokens", NEW_TOKENS_CAP))
+
+
+class TextPart(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["text"] = "text"
+    text: str = Field(json_schema_extra=_CHARS)
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[dict[str, Any]] = Field(description="Text, or OpenAI text parts.")
+    content: Annotated[str, Field(json_schema_extra=_CHARS)] | list[TextPart] = Field(
+        description="Text, or OpenAI text parts."
+    )
 
     def text(self) -> str:
         if isinstance(self.content, str):
             return self.content
-        return "".join(str(part.get("text", "")) for part in self.content)
+        return "".join(part.text for part in self.content)
 
 
 class _Sampling(BaseModel):
     model_config = ConfigDict(extra="ignore")  # OpenAI clients send fields we do not use
 
     model: str = ""
-    max_tokens: int | None = Field(None, ge=1, le=MAX_NEW_TOKENS)
-    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_NEW_TOKENS)
+    max_tokens: int | None = Field(None, ge=1, le=NEW_TOKENS_CAP, json_schema_extra=_TOKENS)
+    max_completion_tokens: int | None = Field(
+        None, ge=1, le=NEW_TOKENS_CAP, json_schema_extra=_TOKENS
+    )
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     stop: str | list[str] | None = None
@@ -51,18 +67,54 @@ class _Sampling(BaseModel):
 
     def overrides(self) -> dict[str, Any]:
         stop = [self.stop] if isinstance(self.stop, str) else self.stop
+        temperature = self.temperature
+        if temperature is not None and temperature < MIN_TEMPERATURE:
+            temperature = 0.0
         return {
             "max_new_tokens": self.max_completion_tokens or self.max_tokens,
-            "temperature": self.temperature, "top_p": self.top_p, "stop": stop,
+            "temperature": temperature, "top_p": self.top_p, "stop": stop,
         }  # fmt: skip
+
+    def texts(self) -> list[str]:
+        return []
 
 
 class ChatRequest(_Sampling):
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(
+        min_length=1,
+        max_length=MAX_TEXTS,
+        json_schema_extra=limits(maxItems=("max_texts", MAX_TEXTS)),
+    )
+
+    def texts(self) -> list[str]:
+        return [m.text() for m in self.messages]
 
 
 class CompletionRequest(_Sampling):
-    prompt: str = Field(min_length=1)
+    prompt: str = Field(min_length=1, max_length=MAX_CHARS, json_schema_extra=_CHARS)
+
+    def texts(self) -> list[str]:
+        return [self.prompt]
+
+
+def limit_error(state: ServiceState, body: _Sampling) -> JSONResponse | None:
+    """The service's own limits (settings) on messages, their length and max_tokens."""
+    settings = state.settings
+    asked = body.max_completion_tokens or body.max_tokens or 0
+    if asked > settings.max_new_tokens:
+        detail = f"max_tokens {asked} is over this service's limit of {settings.max_new_tokens}"
+        return JSONResponse({"detail": detail}, status_code=422)
+    texts = body.texts()
+    if len(texts) > settings.max_texts:
+        detail = f"{len(texts)} messages; the limit is {settings.max_texts} per request"
+        return JSONResponse({"detail": detail}, status_code=422)
+    for index, text in enumerate(texts):
+        if len(text) > settings.max_text_chars:
+            detail = (
+                f"message {index}: {len(text)} characters; the limit is {settings.max_text_chars}"
+            )
+            return JSONResponse({"detail": detail}, status_code=422)
+    return None
 
 
 def install(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
@@ -74,7 +126,7 @@ def install(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
     @app.post("/v1/chat/completions", summary="Chat completion (OpenAI-compatible)")
     def chat(body: ChatRequest) -> Any:
         generator = state.predictor
-        if (error := _unavailable(generator)) is not None:
+        if (error := _unavailable(generator) or limit_error(state, body)) is not None:
             return error
         messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
                     for m in body.messages]  # fmt: skip
@@ -86,7 +138,7 @@ def install(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
 
     @app.post("/v1/completions", summary="Text completion (OpenAI-compatible)")
     def complete(body: CompletionRequest) -> Any:
-        if (error := _unavailable(state.predictor)) is not None:
+        if (error := _unavailable(state.predictor) or limit_error(state, body)) is not None:
             return error
         metrics.texts.labels("/v1/completions").inc()
         if body.stream:
