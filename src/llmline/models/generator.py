@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from llmline.models.classifier import ClassifierMeta
+from llmline.models.classifier import MODEL_META, ClassifierMeta
 from llmline.models.predictor import PREDICTORS, Predictor
 from llmline.spec import GenerationSpec
 
@@ -133,7 +133,9 @@ def load_generator(directory: Path) -> Generator:
 
     from llmline.models.adapters import load_body
 
-    meta = ClassifierMeta.load(directory)
+    # A converted packaged model (no llmline_model.json) is a plain chat model.
+    plain = ClassifierMeta(labels=[], pooling="none", normalize=False, task="causal_lm")
+    meta = ClassifierMeta.load(directory) if (directory / MODEL_META).exists() else plain
     model = load_body(directory, AutoModelForCausalLM)
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(directory)
