@@ -27,7 +27,14 @@ from llmline.spec.serve import NEW_TOKENS_CAP
 # Below this a temperature divides the logits into infinities: decode greedily instead.
 MIN_TEMPERATURE = 1e-3
 _CHARS = limits(maxLength=("max_text_chars", MAX_CHARS))
-_TOKENS = limits(maximum=("max_new_tokens", NEW_TOKENS_CAP))
+NewTokens = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=NEW_TOKENS_CAP,
+        json_schema_extra=limits(maximum=("max_new_tokens", NEW_TOKENS_CAP)),
+    ),
+]
 
 
 class TextPart(BaseModel):
@@ -55,10 +62,8 @@ class _Sampling(BaseModel):
     model_config = ConfigDict(extra="ignore")  # OpenAI clients send fields we do not use
 
     model: str = ""
-    max_tokens: int | None = Field(None, ge=1, le=NEW_TOKENS_CAP, json_schema_extra=_TOKENS)
-    max_completion_tokens: int | None = Field(
-        None, ge=1, le=NEW_TOKENS_CAP, json_schema_extra=_TOKENS
-    )
+    max_tokens: NewTokens | None = None
+    max_completion_tokens: NewTokens | None = None
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     stop: str | list[str] | None = None
