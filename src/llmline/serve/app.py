@@ -24,7 +24,7 @@ from llmline.serve.auth import KeyStore
 from llmline.serve.batching import BatcherClosed, MicroBatcher, QueueFull
 from llmline.serve.gate import too_many
 from llmline.serve.metrics import ServiceMetrics
-from llmline.serve.schemas import declare_limits
+from llmline.serve.schemas import declare_errors, declare_limits
 from llmline.serve.state import ServiceState
 from llmline.spec import ServeSpec
 
@@ -82,17 +82,17 @@ def create_app(
     _install_error_handlers(app)
     _install_health(app, state, metrics)
     install_routes(app, state, metrics)
-    _publish_limits(app, settings)
+    _publish_schema(app, settings)
     return app
 
 
-def _publish_limits(app: FastAPI, settings: ServeSpec) -> None:
-    """The OpenAPI document states this service's own limits, not only the hard caps."""
+def _publish_schema(app: FastAPI, settings: ServeSpec) -> None:
+    """The OpenAPI document states this service's own limits and its real error answers."""
     default = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = declare_limits(default(), settings)
+            app.openapi_schema = declare_errors(declare_limits(default(), settings))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -41,12 +41,14 @@ def input_texts(body: Any) -> list[str]:
             texts.append(value)
         elif isinstance(value, list):
             texts += [v for v in value if isinstance(v, str)]
-    for message in body.get("messages") or []:
+    messages = body.get("messages")
+    for message in messages if isinstance(messages, list) else []:
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, str):
             texts.append(content)
         elif isinstance(content, list):  # OpenAI content parts: [{"type": "text", "text": ...}]
-            texts += [p["text"] for p in content if isinstance(p, dict) and "text" in p]
+            parts = [p.get("text") for p in content if isinstance(p, dict)]
+            texts += [text for text in parts if isinstance(text, str)]
     return texts
 
 

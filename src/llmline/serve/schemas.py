@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, field_validator
 
 from llmline.spec.serve import TEXT_CHARS_CAP, TEXTS_CAP, ServeSpec
 
@@ -48,6 +48,19 @@ TextList = Annotated[
 ]
 
 
+def _json_integer(value: Any) -> Any:
+    """JSON Schema's integer: 13 and 13.0, never true or "13" (the models are strict)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+AS_INTEGER = BeforeValidator(_json_integer)
+# Constraints go in the field (`x: JsonInt = Field(ge=1)`), or before AS_INTEGER in an
+# Annotated: pydantic leaves constraints placed after a BeforeValidator out of the schema.
+JsonInt = Annotated[int, AS_INTEGER]
+
+
 def declare_limits(schema: dict[str, Any], settings: ServeSpec) -> dict[str, Any]:
     """Set every marked keyword of an OpenAPI document to the service's setting, in place."""
     marks = schema.pop(SETTING_MARK, None)
@@ -62,6 +75,39 @@ def declare_limits(schema: dict[str, Any], settings: ServeSpec) -> dict[str, Any
     return schema
 
 
+class Problem(BaseModel):
+    """Every error answer: one readable line, and for a 422 one line per wrong field."""
+
+    detail: str = Field(description="What failed, where, and how to fix it.")
+    errors: list[str] | None = Field(None, description="422: one line per invalid field.")
+    categories: list[str] | None = Field(None, description="Safety refusals: what fired.")
+
+
+def declare_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """Document the service's real error shape (Problem) for 422 and every other error status.
+
+    FastAPI documents 422 as pydantic's raw error list, which the app's handler replaces with
+    readable lines; the gate, the safety policy and the routes answer 4xx/5xx the same way.
+    """
+    from pydantic.json_schema import models_json_schema
+
+    _, definitions = models_json_schema(
+        [(Problem, "serialization")], ref_template="#/components/schemas/{model}"
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(definitions.get("$defs", {}))
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    problem = {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            if "422" in responses:
+                responses["422"] = {"description": "Invalid request", "content": problem}
+            responses["default"] = {"description": "An error", "content": problem}
+    return schema
+
+
 def check_texts(texts: list[str], *, limit: int = MAX_CHARS, field: str = "texts") -> list[str]:
     """Readable 422 messages for a blank or over-long text (the schema says the same)."""
     for index, text in enumerate(texts):
@@ -73,10 +119,10 @@ def check_texts(texts: list[str], *, limit: int = MAX_CHARS, field: str = "texts
 
 
 class ClassifyRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     texts: TextList = Field(description=f"1 to {MAX_TEXTS} non-blank texts to classify.")
-    top_k: int = Field(1, ge=1, le=MAX_TOP_K, description="Alternatives returned per text.")
+    top_k: JsonInt = Field(1, ge=1, le=MAX_TOP_K, description="Alternatives returned per text.")
 
     @field_validator("texts", mode="before")
     @classmethod
@@ -105,7 +151,7 @@ class ClassifyResponse(BaseModel):
 class EmbeddingsRequest(BaseModel):
     """The OpenAI embeddings request shape, so OpenAI clients work unchanged."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     input: Text | TextList = Field(description=f"A text or 1 to {MAX_TEXTS} texts.")
     model: str | None = Field(None, description="Ignored: the service has one model.")

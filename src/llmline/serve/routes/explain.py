@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from llmline.serve.metrics import ServiceMetrics
-from llmline.serve.schemas import NON_BLANK
+from llmline.serve.schemas import NON_BLANK, JsonInt
 from llmline.serve.state import ServiceState
 
 MAX_EXPLAIN_TEXTS = 8
@@ -23,7 +23,7 @@ MAX_EXPLAIN_CHARS = 2_000
 
 
 class ExplainRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     texts: list[
         Annotated[
@@ -39,8 +39,8 @@ class ExplainRequest(BaseModel):
         None, description="Label to explain; null explains the predicted one."
     )
     method: Literal["auto", "integrated_gradients", "occlusion"] = "auto"
-    steps: int = Field(32, ge=4, le=128, description="Integrated Gradients steps.")
-    entity: int = Field(0, ge=0, description="NER: which entity of each text to explain.")
+    steps: JsonInt = Field(32, ge=4, le=128, description="Integrated Gradients steps.")
+    entity: JsonInt = Field(0, ge=0, description="NER: which entity of each text to explain.")
     format: Literal["json", "html"] = Field("json", description="html returns a highlight view.")
 
     @field_validator("texts")

@@ -20,32 +20,26 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmline.serve.metrics import ServiceMetrics
-from llmline.serve.schemas import MAX_CHARS, MAX_TEXTS, limits
+from llmline.serve.schemas import AS_INTEGER, MAX_CHARS, MAX_TEXTS, JsonInt, limits
 from llmline.serve.state import ServiceState
 from llmline.spec.serve import NEW_TOKENS_CAP
 
 # Below this a temperature divides the logits into infinities: decode greedily instead.
 MIN_TEMPERATURE = 1e-3
 _CHARS = limits(maxLength=("max_text_chars", MAX_CHARS))
-NewTokens = Annotated[
-    int,
-    Field(
-        ge=1,
-        le=NEW_TOKENS_CAP,
-        json_schema_extra=limits(maximum=("max_new_tokens", NEW_TOKENS_CAP)),
-    ),
-]
+_TOKENS = limits(maximum=("max_new_tokens", NEW_TOKENS_CAP))
+NewTokens = Annotated[int, Field(ge=1, le=NEW_TOKENS_CAP, json_schema_extra=_TOKENS), AS_INTEGER]
 
 
 class TextPart(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     type: Literal["text"] = "text"
     text: str = Field(json_schema_extra=_CHARS)
 
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     role: Literal["system", "developer", "user", "assistant"]
     content: Annotated[str, Field(json_schema_extra=_CHARS)] | list[TextPart] = Field(
@@ -59,7 +53,7 @@ class ChatMessage(BaseModel):
 
 
 class _Sampling(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # OpenAI clients send fields we do not use
+    model_config = ConfigDict(extra="ignore", strict=True)  # OpenAI clients send more fields
 
     model: str = ""
     max_tokens: NewTokens | None = None
@@ -68,7 +62,7 @@ class _Sampling(BaseModel):
     top_p: float | None = Field(None, gt=0, le=1)
     stop: str | list[str] | None = None
     stream: bool = False
-    n: int = Field(1, ge=1, le=1, description="Only one choice per request is generated.")
+    n: JsonInt = Field(1, ge=1, le=1, description="Only one choice per request is generated.")
 
     def overrides(self) -> dict[str, Any]:
         stop = [self.stop] if isinstance(self.stop, str) else self.stop
@@ -105,7 +99,7 @@ class CompletionRequest(_Sampling):
 def limit_error(state: ServiceState, body: _Sampling) -> JSONResponse | None:
     """The service's own limits (settings) on messages, their length and max_tokens."""
     settings = state.settings
-    asked = body.max_completion_tokens or body.max_tokens or 0
+    asked = max(body.max_completion_tokens or 0, body.max_tokens or 0)
     if asked > settings.max_new_tokens:
         detail = f"max_tokens {asked} is over this service's limit of {settings.max_new_tokens}"
         return JSONResponse({"detail": detail}, status_code=422)
@@ -128,7 +122,11 @@ def install(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
         return {"object": "list", "data": [{"id": state.model_ref, "object": "model",
                                             "created": 0, "owned_by": "llmline"}]}  # fmt: skip
 
-    @app.post("/v1/chat/completions", summary="Chat completion (OpenAI-compatible)")
+    @app.post(
+        "/v1/chat/completions",
+        summary="Chat completion (OpenAI-compatible)",
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
     def chat(body: ChatRequest) -> Any:
         generator = state.predictor
         if (error := _unavailable(generator) or limit_error(state, body)) is not None:
@@ -141,7 +139,11 @@ def install(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
             return _sse(_chat_chunks(state, prompt, body))
         return _respond(state, prompt, body, chat=True)
 
-    @app.post("/v1/completions", summary="Text completion (OpenAI-compatible)")
+    @app.post(
+        "/v1/completions",
+        summary="Text completion (OpenAI-compatible)",
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
     def complete(body: CompletionRequest) -> Any:
         if (error := _unavailable(state.predictor) or limit_error(state, body)) is not None:
             return error
