@@ -144,3 +144,23 @@ def test_predict_works_on_both_kinds(
         assert [r["text"] for r in rows] == ["hello", "我想查询余额, 谢谢"]
         key = "label" if name == "chat" else "embedding"
         assert all(key in r for r in rows)
+
+
+def test_a_prompt_without_tokens_still_completes(chat: TestClient) -> None:
+    for stream in (False, True):
+        body = {"prompt": "\r", "max_tokens": 2, "stream": stream}
+        answer = chat.post("/v1/completions", json=body)
+        assert answer.status_code == 200, answer.text
+
+
+def test_a_failing_generation_ends_its_stream_with_the_error(tiny_llama_dir: Path) -> None:
+    from llmline.models.predictor import load_predictor
+
+    generator: Any = load_predictor(tiny_llama_dir)
+
+    def broken(**kwargs: Any) -> None:
+        raise RuntimeError("model exploded")
+
+    generator.model.generate = broken
+    with pytest.raises(RuntimeError, match="exploded"):
+        list(generator.stream("hello"))  # before the fix this waited forever

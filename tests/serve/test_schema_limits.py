@@ -92,3 +92,41 @@ def test_the_routes_enforce_what_the_schema_says(
     schema_valid = len(texts) <= 7 and all(len(t) <= 50 and re.search(NON_BLANK, t) for t in texts)
     assert schema_valid == (status == 200)
     assert client.post("/v1/embeddings", json={"input": texts}).status_code == status
+
+
+def test_errors_are_documented_in_the_shape_they_are_sent(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    problem = {"$ref": "#/components/schemas/Problem"}
+    for path in ("/v1/classify", "/v1/embeddings", "/v1/chat/completions"):
+        responses = document["paths"][path]["post"]["responses"]
+        assert responses["422"]["content"]["application/json"]["schema"] == problem
+        assert responses["default"]["content"]["application/json"]["schema"] == problem
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    answer = client.post("/v1/classify", json={"texts": []}).json()
+    assert isinstance(answer["detail"], str) and isinstance(answer["errors"], list)
+    chat = document["paths"]["/v1/chat/completions"]["post"]["responses"]["200"]["content"]
+    assert "text/event-stream" in chat
+
+
+@pytest.mark.parametrize(
+    ("top_k", "status"), [(2, 200), (2.0, 200), (2.5, 422), (True, 422), ("2", 422)]
+)
+def test_integers_are_json_schema_integers(client: TestClient, top_k: Any, status: int) -> None:
+    answer = client.post("/v1/classify", json={"texts": ["卡丢了"], "top_k": top_k})
+    assert answer.status_code == status
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"messages": 5},
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": {}}]}]},
+        {"texts": [1, None, {"a": "b"}]},
+        [1, 2, 3],
+        "just a string",
+    ],
+)
+def test_the_safety_layer_reads_any_json_without_failing(body: Any) -> None:
+    from llmline.serve.safety import input_texts
+
+    assert all(isinstance(text, str) for text in input_texts(body))

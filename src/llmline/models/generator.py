@@ -103,13 +103,30 @@ class Generator:
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         batch = self._encode([prompt])
         kwargs = {**batch, **self._kwargs(overrides), "streamer": streamer}
-        worker = threading.Thread(target=self.model.generate, kwargs=kwargs, daemon=True)
+        failed: list[Exception] = []
+
+        def run() -> None:  # a failure must end the stream, or its reader waits forever
+            try:
+                self.model.generate(**kwargs)
+            except Exception as exc:
+                failed.append(exc)
+                streamer.end()
+
+        worker = threading.Thread(target=run, daemon=True)
         worker.start()
         yield from streamer
         worker.join()
+        if failed:
+            raise failed[0]
 
     def _encode(self, prompts: list[str]) -> dict[str, Any]:
-        """input_ids and attention_mask only (BERT-style tokenizers add token_type_ids)."""
+        """input_ids and attention_mask only (BERT-style tokenizers add token_type_ids).
+
+        A prompt with no tokens (say, only a carriage return) starts from the begin- or
+        end-of-text token instead: the model cannot run on an empty sequence.
+        """
+        start = self.tokenizer.bos_token or self.tokenizer.eos_token
+        prompts = [p if self.count_tokens(p) else start for p in prompts]
         batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
 

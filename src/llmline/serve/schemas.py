@@ -8,6 +8,7 @@ service's own ServeSpec value when the app publishes its schema (`declare_limits
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, field_validator
@@ -18,7 +19,9 @@ MAX_TEXTS = TEXTS_CAP
 MAX_CHARS = TEXT_CHARS_CAP
 MAX_TOP_K = 20
 SETTING_MARK = "x-llmline-setting"
-NON_BLANK = r"\S"  # what `text.strip()` keeps: at least one non-whitespace character
+# At least one character that is not whitespace, in Python's sense and in ECMA-262's (which
+# JSON Schema tools use): spelled out, so both regex engines read the same set.
+NON_BLANK = r"[^\s\u001c-\u001f\u0085\ufeff]"
 
 
 def limits(**keywords: Any) -> dict[str, Any]:
@@ -113,7 +116,7 @@ def check_texts(texts: list[str], *, limit: int = MAX_CHARS, field: str = "texts
     for index, text in enumerate(texts):
         if len(text) > limit:
             raise ValueError(f"{field}[{index}] has {len(text)} characters; the limit is {limit}")
-        if not text.strip():
+        if not re.search(NON_BLANK, text):
             raise ValueError(f"{field}[{index}] is empty")
     return texts
 

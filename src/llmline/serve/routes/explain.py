@@ -7,6 +7,7 @@ requests are limited to a few texts and share the model lock rather than the mic
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI
@@ -47,7 +48,7 @@ class ExplainRequest(BaseModel):
     @classmethod
     def _lengths(cls, texts: list[str]) -> list[str]:
         for index, text in enumerate(texts):
-            if not text.strip():
+            if not re.search(NON_BLANK, text):
                 raise ValueError(f"texts[{index}] is empty")
             if len(text) > MAX_EXPLAIN_CHARS:
                 raise ValueError(
