@@ -31,7 +31,11 @@ OPERATIONS = {
     "chat": "^/v1/(chat/completions|completions|models)$",
     "given": "^/(v1/.*|healthz|readyz)$",
 }
-SERVE_CONFIG = "serve:\n  max_new_tokens: 8\n  max_text_chars: 2000\n  reload_interval_s: 0\n"
+# Limits that keep the longest schema-valid chat prompt (8 messages of 400 characters) inside
+# the tiny Llama's 4,096-token context, as a deployment sets them for its model.
+SERVE_CONFIG = (
+    "serve:\n  max_new_tokens: 8\n  max_texts: 8\n  max_text_chars: 400\n  reload_interval_s: 0\n"
+)
 
 
 def tiny_models(directory: Path) -> dict[str, Path]:
@@ -107,12 +111,15 @@ def main() -> int:
     parser.add_argument("--st", default="st", help="the schemathesis CLI")
     parser.add_argument("--examples", type=int, default=100, help="test cases per operation")
     parser.add_argument("--model", type=Path, help="also fuzz this model directory")
+    parser.add_argument("--only", choices=["classifier", "chat"], help="fuzz one tiny model")
     args = parser.parse_args()
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
         models = tiny_models(Path(tmp))
         if args.model is not None:
             models["given"] = args.model
+        if args.only:
+            models = {args.only: models[args.only]}
         for kind, model in models.items():
             print(f"== {kind}: {model}", flush=True)
             workdir = Path(tmp) / f"{kind}-run"

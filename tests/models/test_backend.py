@@ -164,3 +164,13 @@ def test_a_failing_generation_ends_its_stream_with_the_error(tiny_llama_dir: Pat
     generator.model.generate = broken
     with pytest.raises(RuntimeError, match="exploded"):
         list(generator.stream("hello"))  # before the fix this waited forever
+
+
+def test_a_prompt_longer_than_the_context_is_refused(chat: TestClient) -> None:
+    long = " ".join(["card"] * 300) + " 银行卡" * 10  # the tiny Llama reads 256 positions
+    for path, body in (
+        ("/v1/completions", {"prompt": long}),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": long}]}),
+    ):
+        answer = chat.post(path, json={**body, "max_tokens": 2})
+        assert answer.status_code == 400 and "reads at most 255" in answer.json()["detail"]

@@ -134,6 +134,8 @@ def install(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
         messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
                     for m in body.messages]  # fmt: skip
         prompt = generator.chat_prompt(messages)  # type: ignore[union-attr]
+        if (error := _context_error(generator, prompt)) is not None:
+            return error
         metrics.texts.labels("/v1/chat/completions").inc()
         if body.stream:
             return _sse(_chat_chunks(state, prompt, body))
@@ -146,6 +148,8 @@ def install(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
     )
     def complete(body: CompletionRequest) -> Any:
         if (error := _unavailable(state.predictor) or limit_error(state, body)) is not None:
+            return error
+        if (error := _context_error(state.predictor, body.prompt)) is not None:
             return error
         metrics.texts.labels("/v1/completions").inc()
         if body.stream:
@@ -160,6 +164,16 @@ def _unavailable(predictor: Any) -> JSONResponse | None:
         return JSONResponse(
             {"detail": f"this model does {predictor.task}, not text generation"}, status_code=400
         )
+    return None
+
+
+def _context_error(generator: Any, prompt: str) -> JSONResponse | None:
+    """A prompt longer than the model's context window is refused, not silently mangled."""
+    context = getattr(getattr(generator.model, "config", None), "max_position_embeddings", None)
+    tokens = generator.count_tokens(prompt)
+    if isinstance(context, int) and tokens >= context:
+        detail = f"the prompt has {tokens} tokens; this model reads at most {context - 1}"
+        return JSONResponse({"detail": detail}, status_code=400)
     return None
 
 
