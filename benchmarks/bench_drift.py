@@ -80,12 +80,12 @@ def split_validation(run_model: Path, out: Path) -> tuple[Path, list[str]]:
 
 def main() -> None:
     from llmline.cli import main as llmline
+    from llmline.models.backend import load_serving_predictor
+    from llmline.models.embedding import embed_texts
     from llmline.models.resolve import resolve_model
     from llmline.monitor.alerts import load_rules
     from llmline.monitor.reference import ensure_reference
     from llmline.monitor.store import open_store
-    from llmline.optimize.runtime import load_serving_predictor
-    from llmline.serve.routes.embeddings import embed_texts
     from llmline.workspace import Workspace
 
     parser = argparse.ArgumentParser()

@@ -30,8 +30,8 @@ def head_to_head(
 
     import numpy as np
 
+    from llmline.models.backend import load_serving_predictor
     from llmline.models.predictor import load_predictor
-    from llmline.optimize.runtime import load_serving_predictor
 
     models = {"torch-fp32": load_predictor(model_dir)}
     models |= {path.name: load_serving_predictor(path) for path in variant_dirs}

@@ -80,6 +80,8 @@ def test_a_classifier_model_adds_its_verdicts(tiny_classifier: Path) -> None:
 def _app(tiny_classifier: Path, monkeypatch: pytest.MonkeyPatch, policy: str | None, tmp: Path):  # type: ignore[no-untyped-def]
     from llmline.models.predictor import load_predictor
     from llmline.serve.app import create_app
+    from llmline.serve.runner import environment_overrides
+    from llmline.spec import ServeSpec
 
     if policy is not None:
         path = tmp / "policy.yaml"
@@ -87,7 +89,8 @@ def _app(tiny_classifier: Path, monkeypatch: pytest.MonkeyPatch, policy: str | N
         monkeypatch.setenv("LLMLINE_SAFETY_POLICY", str(path))
     else:
         monkeypatch.delenv("LLMLINE_SAFETY_POLICY", raising=False)
-    return create_app(load_predictor(tiny_classifier), model_ref="m")
+    settings = ServeSpec.model_validate(environment_overrides({}))  # what `llmline serve` does
+    return create_app(load_predictor(tiny_classifier), model_ref="m", settings=settings)
 
 
 def test_default_policy_flags_classify_and_counts(

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from llmline.models.backend import load_serving_predictor
 from llmline.models.predictor import load_predictor
 from llmline.optimize.methods import OptimizeInputs, load_methods
-from llmline.optimize.runtime import load_serving_predictor
 from llmline.spec import OptimizeSpec
 
 TEXTS = ["my card has not arrived", "why was I charged a fee", "hello there", "pin blocked"]

@@ -30,9 +30,9 @@ def test_a_head_pruned_model_fuses_what_still_matches_and_agrees(
 ) -> None:
     import numpy as np
 
+    from llmline.models.backend import load_serving_predictor
     from llmline.models.predictor import load_predictor
     from llmline.optimize.methods import OptimizeInputs, load_methods
-    from llmline.optimize.runtime import load_serving_predictor
     from llmline.spec import OptimizeSpec
 
     spec = OptimizeSpec(latency_repeats=5, head_share=0.25, prune_recover_epochs=0)

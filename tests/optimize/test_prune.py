@@ -5,13 +5,13 @@ from typing import Any
 
 import pytest
 
+from llmline.models.backend import load_serving_predictor
 from llmline.models.classifier import ClassifierMeta, load_classifier
 from llmline.models.predictor import load_predictor
 from llmline.models.structure import STRUCTURE_KEY
 from llmline.optimize.measure import size_on_disk_mb
 from llmline.optimize.methods import OptimizeInputs, load_methods
 from llmline.optimize.prune import head_importance, weakest, weakest_overall
-from llmline.optimize.runtime import load_serving_predictor
 from llmline.spec import OptimizeSpec
 
 TEXTS = ["my card has not arrived", "why was I charged a fee", "hello there", "pin blocked"]

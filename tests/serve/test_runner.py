@@ -43,7 +43,7 @@ def test_each_worker_builds_the_same_service_from_the_environment(
 def test_a_served_torch_model_leaves_one_core_to_the_event_loop(tiny_classifier_dir: Path) -> None:
     import torch
 
-    from llmline.optimize.runtime import load_serving_predictor
+    from llmline.models.backend import load_serving_predictor
 
     before = torch.get_num_threads()
     try:

@@ -66,7 +66,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     results = predictor.predict(texts, top_k=args.top_k)
     with atomic_path(args.output) as tmp, tmp.open("w", encoding="utf-8") as fh:
         for text, result in zip(texts, results, strict=True):
-            fh.write(json.dumps({"text": text, **result}, ensure_ascii=False) + "\n")
+            # The input stays under "text" (a chat model's result also names its answer "text").
+            fh.write(json.dumps({**result, "text": text}, ensure_ascii=False) + "\n")
     console.print(f"[bold]predict[/]: {len(results)} rows -> {args.output}")
     return 0
 

@@ -44,8 +44,8 @@ def _model_args(parser: argparse.ArgumentParser) -> None:
 
 def _context(args: argparse.Namespace) -> tuple[Any, Any, Path, Any]:
     """Workspace, predictor, model dir and (run dir or None) for a model reference."""
+    from llmline.models.backend import load_serving_predictor
     from llmline.models.resolve import resolve_model
-    from llmline.optimize.runtime import load_serving_predictor
     from llmline.serve.runner import model_info
     from llmline.workspace import Workspace
 
@@ -91,8 +91,8 @@ def _reference_or_none(predictor: Any, model_dir: Path, workspace: Any, run_dir:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Exit code 1 when an alert fires, so cron and CI can act on it."""
+    from llmline.models.embedding import embed_texts
     from llmline.monitor.alerts import deliver, evaluate_rules, load_rules
-    from llmline.serve.routes.embeddings import embed_texts
 
     spec = load_rules(args.rules)
     workspace, predictor, model_dir, run_dir = _context(args)
@@ -116,10 +116,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     import time
 
+    from llmline.models.embedding import embed_texts
     from llmline.monitor.alerts import evaluate_rules, load_rules, parse_window
     from llmline.monitor.drift import Window
     from llmline.monitor.report import build_report
-    from llmline.serve.routes.embeddings import embed_texts
 
     workspace, predictor, model_dir, run_dir = _context(args)
     reference = _reference_or_none(predictor, model_dir, workspace, run_dir)

@@ -22,6 +22,7 @@ _FLAGS = {
     "max_queue": int,
     "api_keys": Path,
     "reload_interval_s": float,
+    "request_audit": Path,
 }
 
 
@@ -49,14 +50,21 @@ def register(verbs: Any) -> None:
 
 
 def _blocks(path: Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The serve: and monitor: blocks of a YAML file (validated when the options are built)."""
+    """The serve: and monitor: blocks of a YAML file (validated when the options are built).
+
+    A pipeline spec's govern.safety is the service's policy unless serve.safety is given.
+    """
     if path is None:
         return {}, {}
     from llmline.errors import SpecError
     from llmline.spec import MonitorSpec, ServeSpec, describe_validation_error, read_yaml
 
     raw = read_yaml(path)
-    serve, monitor = raw.get("serve") or {}, raw.get("monitor") or {}
+    serve, monitor = dict(raw.get("serve") or {}), raw.get("monitor") or {}
+    govern = raw.get("govern")
+    governed = govern.get("safety") if isinstance(govern, dict) else None
+    if serve.get("safety") is None and governed is not None:
+        serve["safety"] = governed
     from pydantic import ValidationError
 
     try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from llmline.models.classifier import ClassifierMeta
+from llmline.models.classifier import MODEL_META, ClassifierMeta
 from llmline.models.predictor import PREDICTORS, Predictor
 from llmline.spec import GenerationSpec
 
@@ -103,13 +103,30 @@ class Generator:
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         batch = self._encode([prompt])
         kwargs = {**batch, **self._kwargs(overrides), "streamer": streamer}
-        worker = threading.Thread(target=self.model.generate, kwargs=kwargs, daemon=True)
+        failed: list[Exception] = []
+
+        def run() -> None:  # a failure must end the stream, or its reader waits forever
+            try:
+                self.model.generate(**kwargs)
+            except Exception as exc:
+                failed.append(exc)
+                streamer.end()
+
+        worker = threading.Thread(target=run, daemon=True)
         worker.start()
         yield from streamer
         worker.join()
+        if failed:
+            raise failed[0]
 
     def _encode(self, prompts: list[str]) -> dict[str, Any]:
-        """input_ids and attention_mask only (BERT-style tokenizers add token_type_ids)."""
+        """input_ids and attention_mask only (BERT-style tokenizers add token_type_ids).
+
+        A prompt with no tokens (say, only a carriage return) starts from the begin- or
+        end-of-text token instead: the model cannot run on an empty sequence.
+        """
+        start = self.tokenizer.bos_token or self.tokenizer.eos_token
+        prompts = [p if self.count_tokens(p) else start for p in prompts]
         batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
 
@@ -133,7 +150,9 @@ def load_generator(directory: Path) -> Generator:
 
     from llmline.models.adapters import load_body
 
-    meta = ClassifierMeta.load(directory)
+    # A converted packaged model (no llmline_model.json) is a plain chat model.
+    plain = ClassifierMeta(labels=[], pooling="none", normalize=False, task="causal_lm")
+    meta = ClassifierMeta.load(directory) if (directory / MODEL_META).exists() else plain
     model = load_body(directory, AutoModelForCausalLM)
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(directory)

@@ -26,7 +26,11 @@ class Predictor(Protocol):
 
 PredictorLoader = Callable[[Path], Predictor]
 PREDICTORS: Registry[PredictorLoader] = Registry("model task")
-BUILTIN_PREDICTOR_MODULES = ("llmline.models.ner", "llmline.models.generator")
+BUILTIN_PREDICTOR_MODULES = (
+    "llmline.models.ner",
+    "llmline.models.generator",
+    "llmline.models.embedding",
+)
 
 
 def length_chunks(texts: Sequence[str], max_size: int, spread: float = 1.25) -> list[list[int]]:
@@ -120,14 +124,11 @@ def _load_classification(directory: Path) -> Predictor:
 
 
 def load_predictor(directory: Path) -> Predictor:
-    """Load whichever task the directory's llmline_model.json names."""
+    """Load whichever task the directory's llmline_model.json (or HF config) names."""
     import importlib
-    import json
+
+    from llmline.models.backend import infer_task
 
     for module in BUILTIN_PREDICTOR_MODULES:  # task predictors register themselves on import
         importlib.import_module(module)
-    meta_path = directory / MODEL_META
-    task = "classification"
-    if meta_path.exists():
-        task = json.loads(meta_path.read_text(encoding="utf-8")).get("task", task)
-    return PREDICTORS.get(task, key=f"{meta_path}: task")(directory)
+    return PREDICTORS.get(infer_task(directory), key=f"{directory / MODEL_META}: task")(directory)

@@ -48,7 +48,7 @@ def build_reference(predictor: Any, texts: list[str], out_dir: Path, *, seed: in
     """Predict and embed (a sample of) the texts and write the reference into out_dir."""
     import numpy as np
 
-    from llmline.serve.routes.embeddings import embed_texts, supports_embeddings
+    from llmline.models.embedding import embed_texts, supports_embeddings
 
     if not texts:
         raise DataError("no texts to build a drift reference from", fix="check the data file")

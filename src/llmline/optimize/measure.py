@@ -96,8 +96,8 @@ def measure_directory(
 ) -> dict[str, Any]:
     """Load the model as the service would, then measure it on the validation snapshot."""
     from llmline.data.stage import read_snapshot
+    from llmline.models.backend import load_serving_predictor
     from llmline.optimize.quantize import quantized_state_bytes
-    from llmline.optimize.runtime import load_serving_predictor
 
     predictor: Any = load_serving_predictor(directory, backend)
     size = None

@@ -1,4 +1,4 @@
-"""ONNX export of a sentence classifier and an ONNX Runtime predictor (fp32 or int8).
+"""ONNX export of a sentence classifier (fp32 or int8); its predictor is in llmline.models.
 
 The exported graph returns both logits and the pooled embedding, so one `model.onnx` serves
 `/v1/classify` and `/v1/embeddings`. BERT-family graphs then go through ONNX Runtime's
@@ -11,31 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from llmline.errors import ModelError
-from llmline.models.classifier import MODEL_META, ClassifierMeta
-from llmline.models.predictor import encoded_chunks, top_k_results
+from llmline.models.classifier import ClassifierMeta
+from llmline.models.onnx_runtime import ONNX_FILE, onnx_session, require_onnxruntime
 
-ONNX_FILE = "model.onnx"
 _EXPORT_OPSET = 17
 # Encoders whose exported graph ONNX Runtime's "bert" fusions know (optimizer.py, model_type).
 _FUSABLE_MODEL_TYPES = {"bert", "roberta", "xlm-roberta", "electra", "camembert"}
 _FUSED_TOLERANCE = 1e-3
-
-
-def _require_onnxruntime() -> Any:
-    try:
-        import onnxruntime
-    except ImportError:
-        raise ModelError(
-            "ONNX methods and the ONNX backend need onnx and onnxruntime",
-            fix="pip install 'llmline[onnx]'",
-        ) from None
-    return onnxruntime
 
 
 def export_onnx(model_dir: Path, out_dir: Path, *, int8: bool) -> Path:
@@ -44,7 +30,7 @@ def export_onnx(model_dir: Path, out_dir: Path, *, int8: bool) -> Path:
 
     from llmline.models.classifier import load_classifier
 
-    _require_onnxruntime()
+    require_onnxruntime()
     model, tokenizer = load_classifier(model_dir)
     # The fusions below recognise the eager attention graph, not the one SDPA exports.
     if hasattr(model.encoder, "set_attn_implementation"):
@@ -126,7 +112,7 @@ def _fuse_transformer_ops(exported: Path, encoder: Any, sample: Any) -> Path:
         )
     optimized.save_model_to_file(str(fused))
     feed = {name: sample[name].numpy() for name in ("input_ids", "attention_mask")}
-    reference, candidate = (_session(path).run(None, feed) for path in (exported, fused))
+    reference, candidate = (onnx_session(path).run(None, feed) for path in (exported, fused))
     import numpy as np
 
     pairs = zip(reference, candidate, strict=True)
@@ -150,11 +136,6 @@ def _quiet(logger_name: str | None) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _session(path: Path, options: Any = None) -> Any:
-    ort = _require_onnxruntime()
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 def _LogitsAndEmbedding(model: Any) -> Any:
     from torch import nn
 
@@ -168,78 +149,3 @@ def _LogitsAndEmbedding(model: Any) -> Any:
             return self.inner.head(embedding), embedding
 
     return LogitsAndEmbedding()
-
-
-def has_onnx(directory: Path) -> bool:
-    return (directory / ONNX_FILE).exists() and (directory / MODEL_META).exists()
-
-
-@dataclass
-class OnnxClassifierPredictor:
-    """The ClassifierPredictor contract on ONNX Runtime: same tokenizer, same outputs."""
-
-    session: Any
-    tokenizer: Any
-    meta: ClassifierMeta
-    batch_size: int = 64
-    task: str = "classification"
-
-    @property
-    def labels(self) -> list[str]:
-        return self.meta.labels
-
-    def _run(self, texts: Sequence[str]) -> tuple[Any, Any]:
-        import numpy as np
-
-        logits = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
-        embeddings: Any = None
-        chunks = encoded_chunks(
-            self.tokenizer, texts, batch_size=self.batch_size,
-            max_length=self.meta.max_length, tensors="np",
-        )  # fmt: skip
-        for chunk, batch in chunks:
-            out_logits, out_embed = self.session.run(
-                None,
-                {
-                    "input_ids": batch["input_ids"].astype(np.int64),
-                    "attention_mask": batch["attention_mask"].astype(np.int64),
-                },
-            )
-            if embeddings is None:
-                embeddings = np.zeros((len(texts), out_embed.shape[1]), dtype=np.float32)
-            logits[chunk], embeddings[chunk] = out_logits, out_embed
-        return logits, embeddings
-
-    def probabilities(self, texts: Sequence[str]) -> Any:
-        import numpy as np
-
-        logits = self._run(texts)[0]
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return shifted / shifted.sum(axis=1, keepdims=True)
-
-    def embed(self, texts: Sequence[str]) -> Any:
-        return self._run(texts)[1]
-
-    def predict(self, texts: Sequence[str], *, top_k: int = 1) -> list[dict[str, Any]]:
-        if not texts:
-            return []
-        return top_k_results(self.probabilities(texts), self.labels, top_k)
-
-
-def load_onnx_predictor(
-    directory: Path, *, threads: int | None = None, spin: bool = True
-) -> OnnxClassifierPredictor:
-    """`spin=False` lets idle intra-op threads sleep: slower to wake, but no core burnt waiting."""
-    from transformers import AutoTokenizer
-
-    ort = _require_onnxruntime()
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    if not spin:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return OnnxClassifierPredictor(
-        _session(directory / ONNX_FILE, options),
-        AutoTokenizer.from_pretrained(directory),
-        ClassifierMeta.load(directory),
-    )

@@ -1,6 +1,7 @@
 """The FastAPI app: model routes behind one micro-batcher, keys, limits, metrics and health.
 
-Route modules in `llmline.serve.routes` plug in with `install(app, state, metrics)`; they run
+Middlewares wrap the routes in the order of `MIDDLEWARES`, nowhere else. Route modules in
+`llmline.serve.routes` plug in with `install(app, state, metrics)`; they run
 model calls through `state.batcher` so every route shares one batching queue and one model
 thread, and log predictions through `state.log_predictions` into the monitoring store.
 """
@@ -8,73 +9,38 @@ thread, and log predictions through `state.log_predictions` into the monitoring 
 from __future__ import annotations
 
 import contextlib
-import threading
-from collections.abc import AsyncIterator, Callable, Hashable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.middleware import Middleware
 
 from llmline import __version__
-from llmline.models.predictor import Predictor
-from llmline.serve.auth import KeyStore, RateLimiter
-from llmline.serve.batching import BatcherClosed, BatchFn, MicroBatcher, QueueFull
-from llmline.serve.gate import ServiceGate, too_many
+from llmline.serve import gate, safety, trail
+from llmline.serve.auth import KeyStore
+from llmline.serve.batching import BatcherClosed, MicroBatcher, QueueFull
+from llmline.serve.gate import too_many
 from llmline.serve.metrics import ServiceMetrics
+from llmline.serve.schemas import declare_errors, declare_limits
+from llmline.serve.state import ServiceState
 from llmline.spec import ServeSpec
 
 if TYPE_CHECKING:
+    from llmline.models.predictor import Predictor
     from llmline.monitor.store import RequestLogger
 
+__all__ = ["MIDDLEWARES", "ServiceState", "create_app", "shutdown"]
 
-@dataclass
-class ServiceState:
-    """The loaded model and what it was loaded from; swapped whole on reload."""
+MiddlewareFactory = Callable[[ServiceState, ServiceMetrics], Middleware | None]
 
-    predictor: Predictor | None = None
-    model_ref: str = ""
-    model_info: dict[str, Any] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    settings: ServeSpec = field(default_factory=lambda: ServeSpec.model_validate({}))
-    batcher: MicroBatcher | None = None
-    request_log: RequestLogger | None = None
-    keys: KeyStore | None = None
-    limiter: RateLimiter = field(default_factory=RateLimiter)
-    closers: list[Callable[[], None]] = field(default_factory=list)
-
-    @property
-    def model_version(self) -> str:
-        return str(self.model_info.get("version", ""))
-
-    def swap(self, predictor: Predictor, model_info: dict[str, Any]) -> None:
-        """Hot reload: new requests see the new model; batches in flight finish on the old one."""
-        with self.lock:
-            self.predictor, self.model_info = predictor, model_info
-
-    async def run_batched(self, fn: BatchFn, items: list[Any], *, group: Hashable) -> list[Any]:
-        """Queue items on the shared micro-batcher and await this request's slice of outputs."""
-        import asyncio
-
-        if self.batcher is None:
-            return list(fn(items))
-        return await asyncio.wrap_future(self.batcher.submit(fn, items, group=group))
-
-    def log_predictions(
-        self, route: str, texts: list[str], results: list[dict[str, Any]], latency_s: float
-    ) -> None:
-        """Hand one row per text to the monitoring store's writer thread (never blocks)."""
-        if self.request_log is not None:
-            self.request_log.log_predictions(
-                route=route,
-                model_ref=self.model_ref,
-                model_version=self.model_version,
-                texts=texts,
-                results=results,
-                latency_s=latency_s,
-            )
+# The request passes these layers in this order (outermost first), and only this list sets it:
+# the audit trail records every request, refused ones included; the gate refuses oversize
+# bodies and unknown, out-of-scope or over-rate keys before anything reads the text; the safety
+# policy then checks (and logs) only what an allowed caller sent. None is a layer that is off.
+MIDDLEWARES: list[MiddlewareFactory] = [trail.middleware, gate.middleware, safety.middleware]
 
 
 def create_app(
@@ -102,20 +68,34 @@ def create_app(
         max_queue=settings.max_queue,
         on_batch=lambda size, _seconds: metrics.batch_size.observe(size),
     )
+    layers = [factory(state, metrics) for factory in MIDDLEWARES]
     app = FastAPI(
         title="llmline service",
         version=__version__,
-        description="Predictions from a registered llmline model, with lineage in every answer.",
+        description="Predictions from a registered llmline model, with lineage in every answer. "
+        f"Request bodies over {settings.max_body_bytes} bytes get 413.",
         lifespan=_lifespan(state),
+        middleware=[layer for layer in layers if layer is not None],
     )
     app.state.llmline = state
     app.state.metrics = metrics
-    # Route modules may add their own layers (safety, trail) later: those wrap this one.
-    app.add_middleware(ServiceGate, state=state, metrics=metrics)
     _install_error_handlers(app)
     _install_health(app, state, metrics)
     install_routes(app, state, metrics)
+    _publish_schema(app, settings)
     return app
+
+
+def _publish_schema(app: FastAPI, settings: ServeSpec) -> None:
+    """The OpenAPI document states this service's own limits and its real error answers."""
+    default = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = declare_errors(declare_limits(default(), settings))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _lifespan(

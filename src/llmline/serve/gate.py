@@ -8,17 +8,15 @@ about 0.8 ms of CPU each on the 2-core benchmark machine; this layer costs tens 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
+from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmline.serve.auth import presented_key, route_scope
 from llmline.serve.metrics import ServiceMetrics
-
-if TYPE_CHECKING:
-    from llmline.serve.app import ServiceState
+from llmline.serve.state import ServiceState
 
 
 def too_many(detail: str, retry_after: float) -> JSONResponse:
@@ -46,6 +44,10 @@ async def read_body(receive: Receive) -> tuple[bytes, Receive]:
         return message
 
     return body, again
+
+
+def middleware(state: ServiceState, metrics: ServiceMetrics) -> Middleware:
+    return Middleware(ServiceGate, state=state, metrics=metrics)
 
 
 class ServiceGate:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from llmline.models.predictor import Predictor
-from llmline.serve.app import ServiceState
+from llmline.serve.state import ServiceState
 
 log = logging.getLogger("llmline.serve")
 

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from llmline.spec import MonitorSpec, ServeSpec
+from llmline.spec.serve import REQUEST_AUDIT_ENV, SAFETY_POLICY_ENV
 from llmline.workspace import Workspace
 
 OPTIONS_ENV = "LLMLINE_SERVE_OPTIONS"
@@ -34,11 +35,46 @@ class ServeOptions:
 
     @property
     def serve_spec(self) -> ServeSpec:
-        return ServeSpec.model_validate(self.settings)
+        return ServeSpec.model_validate(environment_overrides(self.settings))
 
     @property
     def monitor_spec(self) -> MonitorSpec:
         return MonitorSpec.model_validate(self.monitor)
+
+
+def environment_overrides(settings: dict[str, Any]) -> dict[str, Any]:
+    """The serve settings with the documented environment overrides applied (they win).
+
+    $LLMLINE_SAFETY_POLICY names a YAML file of govern.safety keys, which replaces
+    `serve.safety`; $LLMLINE_REQUEST_AUDIT names the request audit log (`serve.request_audit`).
+    Read here, where the service is assembled, and nowhere deeper.
+    """
+    settings = dict(settings)
+    policy = os.environ.get(SAFETY_POLICY_ENV)
+    if policy:
+        settings["safety"] = _policy_file(Path(policy))
+    audit = os.environ.get(REQUEST_AUDIT_ENV)
+    if audit:
+        settings["request_audit"] = audit
+    return settings
+
+
+def _policy_file(path: Path) -> dict[str, Any]:
+    from pydantic import ValidationError
+
+    from llmline.errors import ServeError
+    from llmline.spec import SafetySpec, describe_validation_error, read_yaml
+
+    raw = read_yaml(path)
+    try:
+        SafetySpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ServeError(
+            describe_validation_error(exc),
+            where=f"{path} (${SAFETY_POLICY_ENV})",
+            fix="use the keys of govern.safety (llmline validate --explain)",
+        ) from None
+    return dict(raw)
 
 
 def model_info(reference: str, workspace: Workspace) -> dict[str, Any]:
@@ -59,8 +95,8 @@ def model_info(reference: str, workspace: Workspace) -> dict[str, Any]:
 
 
 def build_app(options: ServeOptions) -> FastAPI:
+    from llmline.models.backend import load_serving_predictor
     from llmline.models.resolve import resolve_model
-    from llmline.optimize.runtime import load_serving_predictor
     from llmline.serve.app import create_app
 
     workspace = Workspace.resolve(options.workspace)
@@ -128,8 +164,8 @@ def _start_reload(state: Any, options: ServeOptions, workspace: Workspace) -> No
     if not options.model.startswith("models:/") or "@" not in options.model or interval <= 0:
         return
     from llmline.lineage import audit_append
+    from llmline.models.backend import load_serving_predictor
     from llmline.models.resolve import resolve_model
-    from llmline.optimize.runtime import load_serving_predictor
     from llmline.serve.reload import AliasWatcher
 
     def load(info: dict[str, Any]) -> Any:
@@ -165,9 +201,9 @@ def _start_reload(state: Any, options: ServeOptions, workspace: Workspace) -> No
 def _start_alerts(state: Any, monitor: MonitorSpec, workspace: Workspace, model_dir: Path) -> None:
     if not monitor.rules or monitor.evaluate_every_s <= 0 or state.request_log is None:
         return
+    from llmline.models.embedding import embed_texts
     from llmline.monitor.alerts import AlertLoop
     from llmline.monitor.reference import ensure_reference
-    from llmline.serve.routes.embeddings import embed_texts
 
     predictor = state.predictor
     run_dir = state.model_info.get("run_dir")

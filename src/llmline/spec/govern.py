@@ -91,7 +91,7 @@ class SafetySpec(StrictModel):
     routes: dict[str, RouteSafetySpec] = Field(
         default_factory=_default_safety_routes,
         description="Per-route actions by path, e.g. {/v1/classify: {input: flag}}; routes not "
-        "listed pass unchecked. The service reads these keys from $LLMLINE_SAFETY_POLICY.",
+        "listed pass unchecked. `llmline serve` applies them unless serve.safety is set.",
     )
     max_flagged_rate: float | None = Field(
         None, ge=0, le=1, description="Gate: highest share of training rows flagged as harmful."

@@ -1,4 +1,4 @@
-"""The serve link's spec: batching, limits, authentication, backend and workers."""
+"""The serve link's spec: batching, limits, authentication, backend, workers, safety, audit."""
 
 from __future__ import annotations
 
@@ -8,6 +8,15 @@ from typing import Literal
 from pydantic import Field
 
 from llmline.spec.base import StrictModel
+from llmline.spec.govern import SafetySpec
+
+# Hard caps of the request schemas; a service may set lower limits, never higher ones.
+TEXTS_CAP = 256
+TEXT_CHARS_CAP = 10_000
+NEW_TOKENS_CAP = 4096
+
+SAFETY_POLICY_ENV = "LLMLINE_SAFETY_POLICY"
+REQUEST_AUDIT_ENV = "LLMLINE_REQUEST_AUDIT"
 
 
 class ServeSpec(StrictModel):
@@ -22,7 +31,21 @@ class ServeSpec(StrictModel):
     )
     max_queue: int = Field(512, ge=1, description="Queued texts before requests get 429.")
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Larger bodies get 413.")
-    max_text_chars: int = Field(10_000, ge=1, description="Longer texts get 422.")
+    max_texts: int = Field(
+        TEXTS_CAP, ge=1, le=TEXTS_CAP, description="Texts (or chat messages) per request at most."
+    )
+    max_text_chars: int = Field(
+        TEXT_CHARS_CAP,
+        ge=1,
+        le=TEXT_CHARS_CAP,
+        description="Longer texts (or prompts, or chat messages) get 422.",
+    )
+    max_new_tokens: int = Field(
+        1024,
+        ge=1,
+        le=NEW_TOKENS_CAP,
+        description="Highest max_tokens a generation request may ask.",
+    )
     api_keys: Path | None = Field(
         None, description="JSON file of hashed API keys (`llmline apikey create`); null is open."
     )
@@ -41,3 +64,16 @@ class ServeSpec(StrictModel):
     )
     graceful_timeout_s: float = Field(30.0, ge=0, description="Wait for in-flight requests.")
     monitor: bool = Field(True, description="Log every request to the monitoring store.")
+    safety: SafetySpec | None = Field(
+        None,
+        description="The service's safety policy: the keys of govern.safety (lexicons, classifier, "
+        "per-route actions under `routes`). null: the govern.safety block of the --config file "
+        f"when it has one, else the defaults. ${SAFETY_POLICY_ENV}, a YAML file of these keys, "
+        "wins over both when set.",
+    )
+    request_audit: Path | None = Field(
+        None,
+        description="Append one hash-chained entry per /v1 POST to this JSONL file (route, "
+        "status, sha256 of request and answer, model version; never text); null: off. "
+        f"${REQUEST_AUDIT_ENV} wins over this key when set.",
+    )

@@ -8,14 +8,20 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from llmline.serve.app import ServiceState
 from llmline.serve.metrics import ServiceMetrics
 from llmline.serve.schemas import MAX_TOP_K, ClassifyRequest, ClassifyResponse
+from llmline.serve.state import ServiceState
 
 
 def text_limit_error(state: ServiceState, texts: list[str]) -> JSONResponse | None:
-    """The service's own text-length limit (settings), tighter than the schema's hard cap."""
-    limit = state.settings.max_text_chars
+    """The service's own limits (settings), tighter than the schema's hard caps."""
+    settings = state.settings
+    if len(texts) > settings.max_texts:
+        return JSONResponse(
+            {"detail": f"{len(texts)} texts; the limit is {settings.max_texts} per request"},
+            status_code=422,
+        )
+    limit = settings.max_text_chars
     for index, text in enumerate(texts):
         if len(text) > limit:
             return JSONResponse(

@@ -3,42 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from llmline.serve.app import ServiceState
+from llmline.models.embedding import embed_texts, supports_embeddings
 from llmline.serve.metrics import ServiceMetrics
 from llmline.serve.routes.classify import text_limit_error
 from llmline.serve.schemas import EmbeddingsRequest, EmbeddingsResponse
-
-
-def embed_texts(predictor: Any, texts: Sequence[str]) -> list[list[float]]:
-    """Pooled (and, like training, normalised) encoder output for each text.
-
-    ONNX predictors carry their own `embed`; a torch classifier exposes its encoder through
-    `model.embed`, which is the exact pooling its head was trained on.
-    """
-    if hasattr(predictor, "embed"):
-        return [list(map(float, row)) for row in predictor.embed(list(texts))]
-    import torch
-
-    batch = predictor.tokenizer(
-        list(texts),
-        padding=True,
-        truncation=True,
-        max_length=predictor.meta.max_length,
-        return_tensors="pt",
-    )
-    with torch.inference_mode():
-        vectors = predictor.model.embed(batch["input_ids"], batch["attention_mask"])
-    return vectors.float().tolist()
-
-
-def supports_embeddings(predictor: Any) -> bool:
-    return hasattr(predictor, "embed") or hasattr(getattr(predictor, "model", None), "embed")
+from llmline.serve.state import ServiceState
 
 
 def install(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:

@@ -7,24 +7,31 @@ requests are limited to a few texts and share the model lock rather than the mic
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
-from llmline.serve.app import ServiceState
 from llmline.serve.metrics import ServiceMetrics
+from llmline.serve.schemas import NON_BLANK, JsonInt
+from llmline.serve.state import ServiceState
 
 MAX_EXPLAIN_TEXTS = 8
 MAX_EXPLAIN_CHARS = 2_000
 
 
 class ExplainRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    texts: list[StrictStr] = Field(
+    texts: list[
+        Annotated[
+            StrictStr,
+            Field(json_schema_extra={"maxLength": MAX_EXPLAIN_CHARS, "pattern": NON_BLANK}),
+        ]
+    ] = Field(
         min_length=1,
         max_length=MAX_EXPLAIN_TEXTS,
         description=f"1 to {MAX_EXPLAIN_TEXTS} texts to explain.",
@@ -33,15 +40,15 @@ class ExplainRequest(BaseModel):
         None, description="Label to explain; null explains the predicted one."
     )
     method: Literal["auto", "integrated_gradients", "occlusion"] = "auto"
-    steps: int = Field(32, ge=4, le=128, description="Integrated Gradients steps.")
-    entity: int = Field(0, ge=0, description="NER: which entity of each text to explain.")
+    steps: JsonInt = Field(32, ge=4, le=128, description="Integrated Gradients steps.")
+    entity: JsonInt = Field(0, ge=0, description="NER: which entity of each text to explain.")
     format: Literal["json", "html"] = Field("json", description="html returns a highlight view.")
 
     @field_validator("texts")
     @classmethod
     def _lengths(cls, texts: list[str]) -> list[str]:
         for index, text in enumerate(texts):
-            if not text.strip():
+            if not re.search(NON_BLANK, text):
                 raise ValueError(f"texts[{index}] is empty")
             if len(text) > MAX_EXPLAIN_CHARS:
                 raise ValueError(

@@ -8,10 +8,10 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from llmline.serve.app import ServiceState
 from llmline.serve.metrics import ServiceMetrics
 from llmline.serve.routes.classify import text_limit_error
 from llmline.serve.schemas import ClassifyRequest
+from llmline.serve.state import ServiceState
 
 
 class NerRequest(ClassifyRequest):

@@ -13,56 +13,107 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from llmline.serve.app import ServiceState
 from llmline.serve.metrics import ServiceMetrics
+from llmline.serve.schemas import AS_INTEGER, MAX_CHARS, MAX_TEXTS, JsonInt, limits
+from llmline.serve.state import ServiceState
+from llmline.spec.serve import NEW_TOKENS_CAP
 
-MAX_NEW_TOKENS = 1024
+# Below this a temperature divides the logits into infinities: decode greedily instead.
+MIN_TEMPERATURE = 1e-3
+_CHARS = limits(maxLength=("max_text_chars", MAX_CHARS))
+_TOKENS = limits(maximum=("max_new_tokens", NEW_TOKENS_CAP))
+NewTokens = Annotated[int, Field(ge=1, le=NEW_TOKENS_CAP, json_schema_extra=_TOKENS), AS_INTEGER]
+
+
+class TextPart(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    type: Literal["text"] = "text"
+    text: str = Field(json_schema_extra=_CHARS)
 
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[dict[str, Any]] = Field(description="Text, or OpenAI text parts.")
+    content: Annotated[str, Field(json_schema_extra=_CHARS)] | list[TextPart] = Field(
+        description="Text, or OpenAI text parts."
+    )
 
     def text(self) -> str:
         if isinstance(self.content, str):
             return self.content
-        return "".join(str(part.get("text", "")) for part in self.content)
+        return "".join(part.text for part in self.content)
 
 
 class _Sampling(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # OpenAI clients send fields we do not use
+    model_config = ConfigDict(extra="ignore", strict=True)  # OpenAI clients send more fields
 
     model: str = ""
-    max_tokens: int | None = Field(None, ge=1, le=MAX_NEW_TOKENS)
-    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_NEW_TOKENS)
+    max_tokens: NewTokens | None = None
+    max_completion_tokens: NewTokens | None = None
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     stop: str | list[str] | None = None
     stream: bool = False
-    n: int = Field(1, ge=1, le=1, description="Only one choice per request is generated.")
+    n: JsonInt = Field(1, ge=1, le=1, description="Only one choice per request is generated.")
 
     def overrides(self) -> dict[str, Any]:
         stop = [self.stop] if isinstance(self.stop, str) else self.stop
+        temperature = self.temperature
+        if temperature is not None and temperature < MIN_TEMPERATURE:
+            temperature = 0.0
         return {
             "max_new_tokens": self.max_completion_tokens or self.max_tokens,
-            "temperature": self.temperature, "top_p": self.top_p, "stop": stop,
+            "temperature": temperature, "top_p": self.top_p, "stop": stop,
         }  # fmt: skip
+
+    def texts(self) -> list[str]:
+        return []
 
 
 class ChatRequest(_Sampling):
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(
+        min_length=1,
+        max_length=MAX_TEXTS,
+        json_schema_extra=limits(maxItems=("max_texts", MAX_TEXTS)),
+    )
+
+    def texts(self) -> list[str]:
+        return [m.text() for m in self.messages]
 
 
 class CompletionRequest(_Sampling):
-    prompt: str = Field(min_length=1)
+    prompt: str = Field(min_length=1, max_length=MAX_CHARS, json_schema_extra=_CHARS)
+
+    def texts(self) -> list[str]:
+        return [self.prompt]
+
+
+def limit_error(state: ServiceState, body: _Sampling) -> JSONResponse | None:
+    """The service's own limits (settings) on messages, their length and max_tokens."""
+    settings = state.settings
+    asked = max(body.max_completion_tokens or 0, body.max_tokens or 0)
+    if asked > settings.max_new_tokens:
+        detail = f"max_tokens {asked} is over this service's limit of {settings.max_new_tokens}"
+        return JSONResponse({"detail": detail}, status_code=422)
+    texts = body.texts()
+    if len(texts) > settings.max_texts:
+        detail = f"{len(texts)} messages; the limit is {settings.max_texts} per request"
+        return JSONResponse({"detail": detail}, status_code=422)
+    for index, text in enumerate(texts):
+        if len(text) > settings.max_text_chars:
+            detail = (
+                f"message {index}: {len(text)} characters; the limit is {settings.max_text_chars}"
+            )
+            return JSONResponse({"detail": detail}, status_code=422)
+    return None
 
 
 def install(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
@@ -71,22 +122,34 @@ def install(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
         return {"object": "list", "data": [{"id": state.model_ref, "object": "model",
                                             "created": 0, "owned_by": "llmline"}]}  # fmt: skip
 
-    @app.post("/v1/chat/completions", summary="Chat completion (OpenAI-compatible)")
+    @app.post(
+        "/v1/chat/completions",
+        summary="Chat completion (OpenAI-compatible)",
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
     def chat(body: ChatRequest) -> Any:
         generator = state.predictor
-        if (error := _unavailable(generator)) is not None:
+        if (error := _unavailable(generator) or limit_error(state, body)) is not None:
             return error
         messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
                     for m in body.messages]  # fmt: skip
         prompt = generator.chat_prompt(messages)  # type: ignore[union-attr]
+        if (error := _context_error(generator, prompt)) is not None:
+            return error
         metrics.texts.labels("/v1/chat/completions").inc()
         if body.stream:
             return _sse(_chat_chunks(state, prompt, body))
         return _respond(state, prompt, body, chat=True)
 
-    @app.post("/v1/completions", summary="Text completion (OpenAI-compatible)")
+    @app.post(
+        "/v1/completions",
+        summary="Text completion (OpenAI-compatible)",
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
     def complete(body: CompletionRequest) -> Any:
-        if (error := _unavailable(state.predictor)) is not None:
+        if (error := _unavailable(state.predictor) or limit_error(state, body)) is not None:
+            return error
+        if (error := _context_error(state.predictor, body.prompt)) is not None:
             return error
         metrics.texts.labels("/v1/completions").inc()
         if body.stream:
@@ -101,6 +164,16 @@ def _unavailable(predictor: Any) -> JSONResponse | None:
         return JSONResponse(
             {"detail": f"this model does {predictor.task}, not text generation"}, status_code=400
         )
+    return None
+
+
+def _context_error(generator: Any, prompt: str) -> JSONResponse | None:
+    """A prompt longer than the model's context window is refused, not silently mangled."""
+    context = getattr(getattr(generator.model, "config", None), "max_position_embeddings", None)
+    tokens = generator.count_tokens(prompt)
+    if isinstance(context, int) and tokens >= context:
+        detail = f"the prompt has {tokens} tokens; this model reads at most {context - 1}"
+        return JSONResponse({"detail": detail}, status_code=400)
     return None
 
 

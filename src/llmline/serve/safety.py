@@ -1,53 +1,33 @@
 """Safety checks on the service's inputs and outputs, per route: block (4xx), flag, or pass.
 
-The policy is `govern.safety` of the spec (`LLMLINE_SAFETY_POLICY=policy.yaml` holds those
-keys; without it the defaults apply: chat routes block, classify and explain flag). Every
+The policy is `serve.safety` (the keys of govern.safety; `llmline serve` fills it from the
+config's govern.safety, or from $LLMLINE_SAFETY_POLICY, which wins; without any, the defaults
+apply: chat routes block, classify and explain flag). Every
 verdict is counted in Prometheus; flagged and blocked texts are logged to the monitoring store
 under the route `<route>:safety` with the label `flagged:<categories>` or `blocked:...`.
-Installed as a middleware so every route module is covered without knowing about safety.
+Installed as a middleware, inside the key check (`MIDDLEWARES` in llmline.serve.app), so every
+route module is covered without knowing about safety and no text is checked or logged for a
+caller without a valid key.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from llmline.serve.app import ServiceState
 from llmline.serve.gate import read_body
 from llmline.serve.metrics import ServiceMetrics
+from llmline.serve.state import ServiceState
 
-POLICY_ENV = "LLMLINE_SAFETY_POLICY"
 CHAT_HINTS = ("chat", "completions", "generate")
-
-
-def load_policy() -> Any:
-    """The SafetySpec from $LLMLINE_SAFETY_POLICY (YAML of govern.safety keys) or defaults."""
-    from llmline.errors import ServeError
-    from llmline.spec import SafetySpec, describe_validation_error, read_yaml
-
-    path = os.environ.get(POLICY_ENV)
-    if not path:
-        return SafetySpec.model_validate({})
-    from pydantic import ValidationError
-
-    try:
-        return SafetySpec.model_validate(read_yaml(Path(path)))
-    except ValidationError as exc:
-        raise ServeError(
-            describe_validation_error(exc),
-            where=path,
-            fix="use the keys of govern.safety (llmline validate --explain)",
-        ) from None
 
 
 def input_texts(body: Any) -> list[str]:
@@ -61,12 +41,14 @@ def input_texts(body: Any) -> list[str]:
             texts.append(value)
         elif isinstance(value, list):
             texts += [v for v in value if isinstance(v, str)]
-    for message in body.get("messages") or []:
+    messages = body.get("messages")
+    for message in messages if isinstance(messages, list) else []:
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, str):
             texts.append(content)
         elif isinstance(content, list):  # OpenAI content parts: [{"type": "text", "text": ...}]
-            texts += [p["text"] for p in content if isinstance(p, dict) and "text" in p]
+            parts = [p.get("text") for p in content if isinstance(p, dict)]
+            texts += [text for text in parts if isinstance(text, str)]
     return texts
 
 
@@ -84,10 +66,12 @@ def output_texts(body: Any) -> list[str]:
     return texts
 
 
-def install(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
+def middleware(state: ServiceState, metrics: ServiceMetrics) -> Middleware:
+    """The SafetyGuard layer for `state.settings.safety` (the defaults when it is null)."""
     from llmline.govern.safety import build_checker
+    from llmline.spec import SafetySpec
 
-    policy = load_policy()
+    policy = state.settings.safety or SafetySpec.model_validate({})
     checker = build_checker(policy)
     events = Counter(
         "llmline_safety_events",
@@ -127,7 +111,7 @@ def install(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
             )
         return categories
 
-    app.add_middleware(SafetyGuard, policy=policy, checker=checker, verdict=verdict)
+    return Middleware(SafetyGuard, policy=policy, checker=checker, verdict=verdict)
 
 
 Verdict = Callable[[str, str, str, list[str]], list[str]]

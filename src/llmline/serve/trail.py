@@ -1,39 +1,35 @@
 """Optional per-request audit trail for regulated deployments.
 
-With `LLMLINE_REQUEST_AUDIT=/path/requests.jsonl` every POST to a /v1 route appends one entry
-to that hash-chained log (same format as the workspace audit log, so `llmline audit verify`
-checks it): route, status, the sha256 of the request body and of the response body, and the
-model reference and version that answered. Only hashes are kept, never text, so the log
-proves what was asked and answered without holding personal data. Streaming responses are
-hashed as they pass, so no answer is buffered. (Route modules install in name order and the
-last-installed middleware runs first, so this one, `trail`, sees every request, including
-those the safety policy or the key check refuse.)
+With `serve.request_audit: /path/requests.jsonl` (or $LLMLINE_REQUEST_AUDIT, which wins) every
+POST to a /v1 route appends one entry to that hash-chained log (same format as the workspace
+audit log, so `llmline audit verify` checks it): route, status, the sha256 of the request
+body and of the response body, and the model reference and version that answered. Only
+hashes are kept, never text, so the log proves what was asked and answered without holding
+personal data. Streaming responses are hashed as they pass, so no answer is buffered. It is
+the outermost layer (`MIDDLEWARES` in llmline.serve.app), so it sees every request,
+including those the key check or the safety policy refuse.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
-from pathlib import Path
 
-from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmline.lineage import audit_append
-from llmline.serve.app import ServiceState
 from llmline.serve.gate import read_body
 from llmline.serve.metrics import ServiceMetrics
+from llmline.serve.state import ServiceState
 
-AUDIT_ENV = "LLMLINE_REQUEST_AUDIT"
 
-
-def install(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
-    target = os.environ.get(AUDIT_ENV)
-    if not target:
-        return
-    log = Path(target)
+def middleware(state: ServiceState, metrics: ServiceMetrics) -> Middleware | None:
+    """The RequestTrail layer writing to `state.settings.request_audit`; None when that is off."""
+    log = state.settings.request_audit
+    if log is None:
+        return None
 
     def record(route: str, status: int, request_sha: str, output_sha: str) -> None:
         audit_append(
@@ -47,7 +43,7 @@ def install(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
             model_version=state.model_version,
         )
 
-    app.add_middleware(RequestTrail, record=record)
+    return Middleware(RequestTrail, record=record)
 
 
 class RequestTrail:
