@@ -58,7 +58,7 @@ class Folder:
         self._reset()
 
     def _reset(self) -> None:
-        from llmline.data.dedup import NearDuplicateIndex
+        from llmline.data.minhash import NearDuplicateIndex
 
         self._exact: dict[str, str] = {}
         self._near = NearDuplicateIndex(self.threshold)
@@ -70,7 +70,7 @@ class Folder:
         Signatures of the whole batch are computed in one vectorised pass (a signature per call
         cost about 0.8 ms a post); matching stays sequential so a batch folds into itself.
         """
-        from llmline.data.dedup import shingles
+        from llmline.data.minhash import shingles
 
         if len(self._near_ids) >= _MAX_REMEMBERED:
             self._reset()
