@@ -69,14 +69,15 @@ class KnowledgeBase:
     """One KB: its catalog, vector store, BM25 index and entity index, models loaded lazily."""
 
     def __init__(
-        self, name: str, workspace: Workspace, spec: KbSpec, *, tagger: Tagger | None = None
-    ) -> None:
+        self, name: str, workspace: Workspace, spec: KbSpec, *, tagger: Tagger | None = None,
+        encoder: Any = None,
+    ) -> None:  # fmt: skip
         self.name, self.workspace, self.spec = name, workspace, spec
         self.dir = kb_dir(workspace, name)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.catalog = Catalog(self.dir / "catalog.sqlite")
         self._tagger = tagger
-        self._encoder: Any = None
+        self._encoder: Any = encoder  # None: loaded from spec.encoder on first use
         self._reranker: Any = None
         self._store: Any = None
         self._bm25: Any = None
@@ -316,6 +317,13 @@ class KnowledgeBase:
             self.store.drop()
         self.catalog.close()
         shutil.rmtree(self.dir)
+
+    def discard(self) -> None:
+        """Undo a first build that failed: the folder, and the vector table if one was made."""
+        if self._store is not None and hasattr(self._store, "drop"):
+            self._store.drop()
+        self.catalog.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def check_retriever(name: str) -> Retriever:

@@ -52,25 +52,26 @@ def load_kb_spec(path: Path) -> KbSpec:
 def build_kb(
     name: str, workspace: Workspace, input_path: Path, columns: TableColumns,
     *, spec_path: Path | None = None, spec: KbSpec | None = None, tagger: Any = None,
+    encoder: Any = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Build or sync KB `name` from `input_path`; returns the update report with counts."""
     if spec is None and spec_path is not None:
         spec = load_kb_spec(spec_path)
     rebuilt = False
     if (kb_dir(workspace, name) / MANIFEST).exists():
-        kb = KnowledgeBase.open(name, workspace, tagger=tagger)
+        kb = KnowledgeBase.open(name, workspace, tagger=tagger, encoder=encoder)
         if spec is not None and _shaping(spec) != _shaping(kb.spec):
             kb.remove()
-            kb, rebuilt = KnowledgeBase(name, workspace, spec, tagger=tagger), True
-        elif spec is not None:
-            kb = KnowledgeBase(name, workspace, spec, tagger=tagger)  # retrieval settings only
-    else:
-        kb = KnowledgeBase(name, workspace, spec or KbSpec(), tagger=tagger)
+            rebuilt = True
+        elif spec is not None:  # only retrieval settings changed: the index is kept
+            kb.catalog.close()
+    if spec is not None or not (kb_dir(workspace, name) / MANIFEST).exists():
+        kb = KnowledgeBase(name, workspace, spec or KbSpec(), tagger=tagger, encoder=encoder)
     try:
         report = kb.sync(input_path, columns, remove_missing=True)
     except BaseException:
         if not (kb.dir / MANIFEST).exists():  # a first build that failed leaves nothing behind
-            kb.remove()
+            kb.discard()
         raise
     return {"kb": name, "dir": str(kb.dir), "rebuilt": rebuilt, **asdict(report),
             "counts": kb.catalog.counts()}  # fmt: skip

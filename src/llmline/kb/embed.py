@@ -49,7 +49,9 @@ class Encoder:
 
     @property
     def dim(self) -> int:
-        return int(self.model.get_sentence_embedding_dimension())
+        # renamed in sentence-transformers 6; the old name warns
+        get = getattr(self.model, "get_embedding_dimension", None)
+        return int(get() if get else self.model.get_sentence_embedding_dimension())
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode([self.prefixes.query + t for t in texts])

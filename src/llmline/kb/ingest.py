@@ -139,8 +139,11 @@ def _extract(path: Path, raw: bytes, suffix: str) -> str:
 
 def _pdf_text(raw: bytes) -> str:
     import io
+    import logging
 
     from pypdf import PdfReader
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # the reason is reported once, below
 
     try:
         reader = PdfReader(io.BytesIO(raw))
