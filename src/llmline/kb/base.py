@@ -87,13 +87,14 @@ class KnowledgeBase:
 
     @classmethod
     def open(
-        cls, name: str, workspace: Workspace, *, tagger: Tagger | None = None
+        cls, name: str, workspace: Workspace, *, tagger: Tagger | None = None, encoder: Any = None
     ) -> KnowledgeBase:
         """An existing KB with the spec it was built with."""
         from llmline.kb.manifest import read_manifest
 
         manifest = read_manifest(kb_dir(workspace, name), name, workspace)
-        return cls(name, workspace, KbSpec.model_validate(manifest["spec"]), tagger=tagger)
+        spec = KbSpec.model_validate(manifest["spec"])
+        return cls(name, workspace, spec, tagger=tagger, encoder=encoder)
 
     @property
     def encoder(self) -> Any:
