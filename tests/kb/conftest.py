@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ class HashEncoder:
     def _one(self, text: str) -> np.ndarray:
         vector = np.zeros(self.dim, dtype=np.float32)
         folded = text.casefold()
-        for a, b in zip(folded, folded[1:], strict=False):
+        for a, b in pairwise(folded):
             vector[zlib.crc32((a + b).encode()) % self.dim] += 1.0
         norm = float(np.linalg.norm(vector))
         return vector / norm if norm else vector

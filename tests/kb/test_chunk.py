@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+from itertools import pairwise
 
 import pytest
 
@@ -28,7 +29,7 @@ def test_english_chunks_keep_the_period_and_overlap() -> None:
     text = " ".join(f"Sentence number {i} talks about refunds and cards." for i in range(20))
     chunks = chunk_text(text, size=40, overlap=10)
     assert all(c.text.endswith(".") for c in chunks)
-    for before, after in zip(chunks, chunks[1:], strict=False):
+    for before, after in pairwise(chunks):
         assert after.start < before.end  # overlap
         assert after.start > before.start  # progress
 

@@ -26,7 +26,9 @@ def make_pdf(path: Path, lines: list[str]) -> Path:
     xref = len(out)
     out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
     out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    out += (
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    )
     path.write_bytes(out)
     return path
 
@@ -44,7 +46,10 @@ def make_docx(path: Path) -> Path:
     return path
 
 
-def _by_path(root: Path, columns: TableColumns = TableColumns()) -> dict[str, object]:
+NO_COLUMNS = TableColumns()
+
+
+def _by_path(root: Path, columns: TableColumns = NO_COLUMNS) -> dict[str, object]:
     return {s.path: s for s in read_sources(root, columns, redact=True)}
 
 

@@ -28,7 +28,12 @@ def test_build_indexes_every_file_and_dedups_exact_copies(
 ) -> None:
     ws = Workspace.resolve(tmp_path / "ws")
     report = _build(ws, corpus, encoder)
-    assert sorted(report["added"]) == ["faq.csv", "guides/lost-card.md", "transfer.html", "贷款.txt"]  # type: ignore[call-overload]
+    assert sorted(report["added"]) == [
+        "faq.csv",
+        "guides/lost-card.md",
+        "transfer.html",
+        "贷款.txt",
+    ]  # type: ignore[call-overload]
     assert report["counts"] == {"sources": 4, "documents": 6, "duplicates": 1, "chunks": 6}
     manifest = json.loads((ws.root / "kb/bank/manifest.json").read_text(encoding="utf-8"))
     assert manifest["sources"]["faq.csv"]["duplicates"] == 1
@@ -77,7 +82,7 @@ def test_add_and_delete_keep_vectors_and_bm25_in_step(
     kb.delete(["fx.md"])
     assert kb.search("外汇兑换限额", retriever="bm25") == []
     assert kb.store.count() == kb.catalog.counts()["chunks"]
-    with pytest.raises(DataError, match="did you mean 'faq.csv'"):
+    with pytest.raises(DataError, match=r"did you mean 'faq\.csv'"):
         kb.delete(["faq.cvs"])
 
 

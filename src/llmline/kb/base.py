@@ -199,7 +199,7 @@ class KnowledgeBase:
                     f"KB {self.name!r} has no source {path!r}",
                     fix=f"did you mean {near[0]!r}?" if near else "`llmline kb build` lists them",
                 )
-        report, removed, promoted = UpdateReport(), [], []
+        report, removed, promoted = UpdateReport(), list[int](), list[int]()
         for path in paths:
             removed += self._drop(path, promoted)
             report.deleted.append(path)

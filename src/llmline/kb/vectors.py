@@ -62,7 +62,7 @@ class FaissStore:
 
     def delete(self, ids: Sequence[int]) -> None:
         if len(ids):
-            self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+            self.index.remove_ids(np.asarray(ids, dtype=np.int64))  # type: ignore[arg-type]
 
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         if self.index.ntotal == 0:
