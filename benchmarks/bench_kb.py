@@ -305,6 +305,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/kb_results.json"))
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--skip-stores", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("LLMLINE_NO_PROGRESS", "1")
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -320,7 +321,8 @@ def main() -> None:
             results["quality"] = quality(workdir, encoders_available())
         _, gold = load_cmedqa(DATA / "cmedqa" / "dev.txt")
         queries = list(gold)[:200]
-        results["vector_stores"] = vector_stores(workdir, sizes)
+        if not args.skip_stores:
+            results["vector_stores"] = vector_stores(workdir, sizes)
         results["latency"] = latency(workdir, sizes, queries)
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(json.dumps(results, indent=2, ensure_ascii=False))

@@ -61,12 +61,13 @@ class Bm25Index:
         words = tokenize(query)
         if not words or len(self.ids) == 0:
             return []
-        rows, scores = self.model.retrieve(
-            [words], k=min(k, len(self.ids)), show_progress=False, n_threads=1
-        )
-        return [
-            (int(self.ids[r]), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if s > 0
-        ]
+        # get_scores + argpartition rather than retrieve(): retrieve starts a thread pool per
+        # call, which cost 2.5 ms of a 2.5 ms search at 10k chunks (0.05 ms without it)
+        scores = np.asarray(self.model.get_scores(words))
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(self.ids[r]), float(scores[r])) for r in top if scores[r] > 0]
 
     def save(self, directory: Path) -> None:
         """Write beside the old index, then swap, so a crash leaves one whole index."""

@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS documents (
 );
 CREATE INDEX IF NOT EXISTS documents_source ON documents(source);
 CREATE INDEX IF NOT EXISTS documents_key ON documents(dedup_key);
+CREATE INDEX IF NOT EXISTS documents_duplicate ON documents(duplicate_of);
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY AUTOINCREMENT, document INTEGER NOT NULL, source TEXT NOT NULL,
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, sha256 TEXT NOT NULL, text TEXT NOT NULL,
