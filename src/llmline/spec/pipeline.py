@@ -11,6 +11,7 @@ from llmline.spec.base import StrictModel
 from llmline.spec.data import DataSpec
 from llmline.spec.evaluate import EvaluateSpec, RegistrySpec
 from llmline.spec.govern import GovernSpec
+from llmline.spec.kb import KbSpec
 from llmline.spec.monitor import MonitorSpec, RetrainSpec
 from llmline.spec.optimize import OptimizeSpec
 from llmline.spec.serve import ServeSpec
@@ -40,6 +41,7 @@ class PipelineSpec(StrictModel):
     serve: ServeSpec = Field(default_factory=ServeSpec)
     monitor: MonitorSpec = Field(default_factory=MonitorSpec)
     retrain: RetrainSpec = Field(default_factory=RetrainSpec)
+    kb: KbSpec | None = Field(None, description="Knowledge base built by `llmline kb build`.")
     watch: WatchSpec | None = Field(None, description="Stream monitoring (`llmline watch`).")
 
     @model_validator(mode="after")
