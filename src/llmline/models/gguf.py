@@ -34,7 +34,8 @@ def gguf_to_safetensors(source: Path, out_dir: Path) -> tuple[Any, Any]:
         loaded = AutoModelForCausalLM.from_pretrained(source.parent, dtype=torch.float32, **kwargs)
     except ImportError as exc:
         raise ModelError(
-            f"converting the GGUF file needs {exc.name or 'gguf'}", fix="pip install gguf accelerate"
+            f"converting the GGUF file needs {exc.name or 'gguf'}",
+            fix="pip install gguf accelerate",
         ) from None
     config: Any = loaded.config
     if hasattr(config, "quantization_config"):
