@@ -93,14 +93,16 @@ def build_bert(e5s1: Any) -> Any:
     from llmline.models.e5s1 import hf_state_dict
 
     c = e5s1.config
-    config = BertConfig(
-        vocab_size=int(c["vocab"]), hidden_size=int(c["hidden"]),
-        num_hidden_layers=int(c["layers"]), num_attention_heads=int(c["heads"]),
-        intermediate_size=int(c["intermediate"]), max_position_embeddings=int(c["max_positions"]),
-        type_vocab_size=int(c["type_vocab"]), layer_norm_eps=float(c["eps"]), hidden_act="gelu",
-        pad_token_id=e5s1.special_ids["pad"], architectures=["BertModel"],
-        tokenizer_class="XLMRobertaTokenizer",
-    )  # fmt: skip
+    settings: dict[str, Any] = {  # a dict: tokenizer_class is a generic config key
+        "vocab_size": int(c["vocab"]), "hidden_size": int(c["hidden"]),
+        "num_hidden_layers": int(c["layers"]), "num_attention_heads": int(c["heads"]),
+        "intermediate_size": int(c["intermediate"]),
+        "max_position_embeddings": int(c["max_positions"]), "type_vocab_size": int(c["type_vocab"]),
+        "layer_norm_eps": float(c["eps"]), "hidden_act": "gelu",
+        "pad_token_id": e5s1.special_ids["pad"], "architectures": ["BertModel"],
+        "tokenizer_class": "XLMRobertaTokenizer",
+    }  # fmt: skip
+    config = BertConfig(**settings)
     model = BertModel(config)
     state = {k: torch.from_numpy(v) for k, v in hf_state_dict(e5s1).items()}
     state["pooler.dense.weight"] = torch.eye(config.hidden_size)
@@ -114,9 +116,13 @@ def build_bert(e5s1: Any) -> Any:
 
 def _tokenizer(path: Path, pieces: list[str], max_length: int) -> Any:
     """The package's tokenizer.json, refused unless its pieces are the model's, id for id."""
-    from transformers import XLMRobertaTokenizerFast
+    import transformers
 
-    tokenizer = XLMRobertaTokenizerFast(tokenizer_file=str(path), model_max_length=max_length)
+    # transformers 5 folds the fast class into XLMRobertaTokenizer; 4.x keeps both names
+    fast = (
+        getattr(transformers, "XLMRobertaTokenizerFast", None) or transformers.XLMRobertaTokenizer
+    )
+    tokenizer = fast(tokenizer_file=str(path), model_max_length=max_length)
     vocab = tokenizer.backend_tokenizer.get_vocab(with_added_tokens=True)
     by_id = {i: piece for piece, i in vocab.items()}
     mismatch = next((i for i, p in enumerate(pieces) if by_id.get(i) != p), None)

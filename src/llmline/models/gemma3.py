@@ -44,7 +44,7 @@ GEMMA_CHAT_TEMPLATE = (
     "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
 )
 # Greedy decoding of the base model loops on its own phrases; a mild penalty keeps it moving.
-GENERATION = {"max_new_tokens": 128, "repetition_penalty": 1.2}
+GENERATION: dict[str, Any] = {"max_new_tokens": 128, "repetition_penalty": 1.2}
 CARD = """# gemma-3-270m (converted by llmline)
 
 google/gemma-3-270m, the pre-trained base model (268M parameters, 262,144-token vocabulary with
