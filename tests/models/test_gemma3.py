@@ -146,4 +146,6 @@ def test_gemma3_converts_once_and_answers_chinese_in_turns(tmp_path: Path) -> No
     assert prompt.startswith("<bos><start_of_turn>user\n")
     answer = generator.generate([prompt], max_new_tokens=32)[0]
     cjk = sum("\u4e00" <= c <= "\u9fff" for c in answer.text)
-    assert cjk >= 10, answer.text
+    assert cjk >= 10, answer.text  # the base model answers a Chinese turn in Chinese
+    continued = generator.generate(["<bos>北京是中华人民共和国的首都，"], max_new_tokens=24)[0].text
+    assert sum("\u4e00" <= c <= "\u9fff" for c in continued) >= 10, continued
