@@ -122,6 +122,7 @@ def test_missing_package_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.mark.integration
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # converting takes ~2 min alone on 2 cores, 10 when they are shared
 def test_gemma3_converts_once_and_answers_chinese_in_turns(tmp_path: Path) -> None:
     from llmline.models.generator import load_generator
     from llmline.models.resolve import resolve_model
