@@ -12,10 +12,10 @@ pytest.importorskip("gguf")
 @pytest.mark.integration
 @pytest.mark.slow
 def test_smollm2_converts_once_and_answers(tmp_path: Path) -> None:
-    from llmline.models.classifier import ClassifierMeta
     from llmline.models.generator import Generator
+    from llmline.models.meta import ModelMeta
     from llmline.models.resolve import resolve_model
-    from llmline.train.causal_lm import load_causal_lm
+    from llmline.tasks.causal_lm import load_causal_lm
     from llmline.workspace import Workspace
 
     workspace = Workspace.resolve(tmp_path / "ws")
@@ -27,7 +27,7 @@ def test_smollm2_converts_once_and_answers(tmp_path: Path) -> None:
     assert (directory / "model.safetensors").stat().st_mtime_ns == converted_at  # not redone
 
     model, tokenizer = load_causal_lm(directory)
-    generator = Generator(model.eval(), tokenizer, ClassifierMeta(labels=[], task="causal_lm"))
+    generator = Generator(model.eval(), tokenizer, ModelMeta(labels=[], task="causal_lm"))
     prompt = generator.chat_prompt([{"role": "user", "content": "What is the capital of France?"}])
     answer = generator.generate([prompt], max_new_tokens=12)[0]
     assert "Paris" in answer.text

@@ -15,7 +15,7 @@ from llmline.train.losses import IGNORE, class_weights, token_loss
 from llmline.workspace import Workspace
 from tests.conftest import toy_spec_text
 from tests.models.conftest import build_tiny_llama
-from tests.train.test_ner import ner_spec, write_conll
+from tests.tasks.test_ner import ner_spec, write_conll
 
 LABELS = ["billing", "cards", "other"]
 
