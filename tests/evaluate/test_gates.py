@@ -83,5 +83,5 @@ def test_moved_train_keys_say_where_they_went(tmp_path: Path) -> None:
         validate_spec(raw)
     raw["task_config"] = {"label_all_tokens": True}
     assert validate_spec(raw).task_config.label_all_tokens is True
-    with pytest.raises(SpecError, match="unknown task 'nerr'.*did you mean 'ner'"):
+    with pytest.raises(SpecError, match=r"unknown task 'nerr'.*did you mean 'ner'"):
         validate_spec({**raw, "task": "nerr"})
