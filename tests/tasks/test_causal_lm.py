@@ -76,7 +76,8 @@ def test_lora_instruction_tuning_through_the_chain(tmp_path: Path, tiny_llama: P
         "evaluate:\n  gates: [{metric: exact_match, min: 0.0}, {metric: perplexity, max: 1.0}]\n",
         encoding="utf-8",
     )
-    ctx = run_chain(load_spec(spec_path), Workspace.resolve(tmp_path / "ws"), until="evaluate")
+    workspace = Workspace.resolve(tmp_path / "ws")
+    ctx = run_chain(load_spec(spec_path), workspace)
     model_dir = ctx.run.model_dir
     assert (model_dir / "adapter_model.safetensors").exists()
     assert not (model_dir / "model.safetensors").exists()  # the adapter is saved alone
@@ -90,6 +91,17 @@ def test_lora_instruction_tuning_through_the_chain(tmp_path: Path, tiny_llama: P
     verdicts = {g["gate"]: g["passed"] for g in report["gates"]}
     assert verdicts == {"min_exact_match": True, "max_perplexity": False}
     assert (ctx.run.dir / "train" / "loss_curve.json").exists()
+    # The register stage gives MLflow the task's real metric names; the failed gate kept the alias.
+    from llmline.registry.store import client
+
+    registered = ctx.results["register"]["result"]
+    assert registered["alias"] is None and registered["failed_gates"][0]["metric"] == "perplexity"
+    mlflow = client(workspace)
+    version = mlflow.get_model_version(registered["name"], registered["version"])
+    logged = mlflow.get_run(version.run_id).data.metrics
+    assert {"val_exact_match", "val_rouge_l", "val_perplexity"} <= set(logged)
+    assert "val_accuracy" not in logged and "val_macro_f1" not in logged
+    assert logged["val_exact_match"] == pytest.approx(report["exact_match"])
     generator = load_predictor(model_dir)
     assert generator.task == "causal_lm"
     assert generator.settings.system_prompt == "Answer with one word."
