@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from llmline.errors import ModelError
-from llmline.models.classifier import MODEL_META, ClassifierMeta
+from llmline.models.meta import MODEL_META, ModelMeta
 from llmline.models.predictor import encoded_chunks, top_k_results
 
 ONNX_FILE = "model.onnx"
@@ -90,7 +90,7 @@ def export_onnx(model_dir: Path, out_dir: Path, *, int8: bool) -> Path:
     for leftover in (exported, fused):
         leftover.unlink(missing_ok=True)
     tokenizer.save_pretrained(out_dir)
-    meta = ClassifierMeta.load(model_dir)
+    meta = ModelMeta.load(model_dir)
     fusion = "fused" if fused != exported else "unfused"
     meta.extra = {
         **meta.extra,
@@ -180,7 +180,7 @@ class OnnxClassifierPredictor:
 
     session: Any
     tokenizer: Any
-    meta: ClassifierMeta
+    meta: ModelMeta
     batch_size: int = 64
     task: str = "classification"
 
@@ -241,5 +241,5 @@ def load_onnx_predictor(
     return OnnxClassifierPredictor(
         _session(directory / ONNX_FILE, options),
         AutoTokenizer.from_pretrained(directory),
-        ClassifierMeta.load(directory),
+        ModelMeta.load(directory),
     )

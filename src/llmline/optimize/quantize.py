@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from llmline.models.classifier import ClassifierMeta
+from llmline.models.meta import ModelMeta
 from llmline.models.predictor import Predictor
 from llmline.optimize.methods import OPTIMIZE_METHODS, OptimizeInputs
 
@@ -34,7 +34,7 @@ def quantize_dynamic_int8(model: Any) -> Any:
 @OPTIMIZE_METHODS.register(DYNAMIC_INT8)
 def dynamic_int8(inputs: OptimizeInputs, out_dir: Path) -> Path:
     shutil.copytree(inputs.model_dir, out_dir, dirs_exist_ok=True)
-    meta = ClassifierMeta.load(out_dir)
+    meta = ModelMeta.load(out_dir)
     meta.extra = {**meta.extra, RECIPE_KEY: DYNAMIC_INT8}
     meta.save(out_dir)
     return out_dir

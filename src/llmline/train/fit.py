@@ -196,7 +196,9 @@ def fit(
         greater_is_better=metric != "loss" and task.greater_is_better,
         logging_steps=prepared.log_every, arguments_class=prepared.arguments_class,
     )  # fmt: skip
-    optional = {"compute_loss_func": prepared.compute_loss} if prepared.compute_loss else {}
+    optional: dict[str, Any] = {}
+    if prepared.compute_loss is not None:
+        optional["compute_loss_func"] = prepared.compute_loss
     trainer = (prepared.trainer_class or Trainer)(
         model=prepared.model, args=args, train_dataset=prepared.train,
         eval_dataset=prepared.validation, data_collator=prepared.collator,
