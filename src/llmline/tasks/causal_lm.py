@@ -122,23 +122,18 @@ def build(
 def save(
     prepared: Prepared, trainer: Any, spec: PipelineSpec, model_dir: Path, metrics: dict[str, Any]
 ) -> dict[str, Any]:
-    """Full safetensors, or the adapter alone pinned to its base; settings in llmline_model.json."""
-    from llmline.models.adapters import pin_base
+    """Full weights or the adapter alone; the generation settings in llmline_model.json."""
     from llmline.models.meta import ModelMeta
+    from llmline.train.fit import save_pretrained
 
-    model_dir.mkdir(parents=True, exist_ok=True)
-    trainer.model.save_pretrained(model_dir, safe_serialization=True)
-    prepared.tokenizer.save_pretrained(model_dir)
-    extra: dict[str, Any] = {
-        "generation": task_config(spec, CausalLmConfig).generation.model_dump()
-    }
-    if spec.train.peft:
-        extra["peft"] = spec.train.peft.model_dump()
-        extra["base"] = pin_base(model_dir, spec.train.base_model, prepared.state["base_dir"])
-    ModelMeta(
+    generation = task_config(spec, CausalLmConfig).generation
+    meta = ModelMeta(
         labels=[], pooling="none", normalize=False, max_length=spec.train.max_length,
-        task="causal_lm", base_model=spec.train.base_model, extra=extra,
-    ).save(model_dir)  # fmt: skip
+        task="causal_lm", base_model=spec.train.base_model,
+        extra={"generation": generation.model_dump()},
+    )  # fmt: skip
+    save_pretrained(trainer.model, prepared.tokenizer, model_dir, spec, meta,
+                    prepared.state["base_dir"])  # fmt: skip
     return {}
 
 
@@ -249,20 +244,11 @@ def _read_snapshot(path: Path) -> list[list[Message]]:
 
 TASK = register(
     Task(
-        name="causal_lm",
-        config=CausalLmConfig,
-        metrics=("exact_match", "rouge_l", "perplexity"),
-        primary="exact_match",
-        greater_is_better=True,
-        build=build,
-        save=save,
-        load_predictor=_load_predictor,
-        read_snapshot=_read_snapshot,
-        read_file=read_file,
-        evaluate=evaluate,
-        write_report=write_report,
-        prepare_data=prepare_chat_data,
-        peft_task_type="CAUSAL_LM",
+        name="causal_lm", config=CausalLmConfig,
+        metrics=("exact_match", "rouge_l", "perplexity"), primary="exact_match",
+        greater_is_better=True, build=build, save=save, load_predictor=_load_predictor,
+        read_snapshot=_read_snapshot, read_file=read_file, evaluate=evaluate,
+        write_report=write_report, prepare_data=prepare_chat_data, peft_task_type="CAUSAL_LM",
         routes=("openai",),
     )
-)
+)  # fmt: skip

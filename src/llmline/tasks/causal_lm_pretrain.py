@@ -145,7 +145,7 @@ def save(
 
     config = task_config(spec, PretrainConfig)
     pre = config.pretrain
-    save_pretrained_lm(trainer.model, prepared.tokenizer, model_dir, config, metrics)
+    save_pretrained_lm(trainer.model, prepared.tokenizer, model_dir, spec, metrics)
     samples = generate_samples(
         trainer.model, prepared.tokenizer, pre.sample_prompts, config.generation,
         seed=spec.seed, block_size=pre.block_size,
@@ -168,25 +168,23 @@ def save(
 
 
 def save_pretrained_lm(
-    model: Any, tokenizer: Any, directory: Path, config: PretrainConfig, metrics: dict[str, Any]
+    model: Any, tokenizer: Any, directory: Path, spec: PipelineSpec, metrics: dict[str, Any]
 ) -> Path:
     """Safetensors + tokenizer (AutoModelForCausalLM / AutoTokenizer load them) and the
     llmline_model.json that lets `llmline predict` and `serve` generate with it."""
     from llmline.models.meta import ModelMeta
+    from llmline.train.fit import save_pretrained
 
-    directory.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(directory, safe_serialization=True)
-    tokenizer.save_pretrained(directory)
+    config = task_config(spec, PretrainConfig)
     extra = {
-        "generation": config.generation.model_dump(),
-        "pretrain": config.pretrain.model_dump(),
-        "initial_perplexity": metrics["initial_perplexity"],
-        "trained_as": TASK_NAME,
-    }
-    ModelMeta(
-        labels=[], pooling="none", normalize=False, max_length=config.pretrain.block_size,
-        task="causal_lm", base_model=None, extra=extra,
-    ).save(directory)  # fmt: skip
+        "generation": config.generation.model_dump(), "pretrain": config.pretrain.model_dump(),
+        "initial_perplexity": metrics["initial_perplexity"], "trained_as": TASK_NAME,
+    }  # fmt: skip
+    meta = ModelMeta(
+        labels=[], pooling="none", normalize=False, task="causal_lm",
+        max_length=config.pretrain.block_size, base_model=None, extra=extra,
+    )  # fmt: skip
+    save_pretrained(model, tokenizer, directory, spec, meta)
     return directory
 
 
@@ -286,19 +284,9 @@ def _load_predictor(directory: Path) -> Any:
 
 TASK = register(
     Task(
-        name=TASK_NAME,
-        config=PretrainConfig,
-        metrics=LM_METRICS,
-        primary="perplexity",
-        greater_is_better=False,
-        build=build,
-        save=save,
-        load_predictor=_load_predictor,
-        read_snapshot=read_texts,
-        read_file=read_file,
-        evaluate=evaluate,
-        write_report=write_report,
-        prepare_data=prepare_corpus,
-        routes=("openai",),
+        name=TASK_NAME, config=PretrainConfig, metrics=LM_METRICS, primary="perplexity",
+        greater_is_better=False, build=build, save=save, load_predictor=_load_predictor,
+        read_snapshot=read_texts, read_file=read_file, evaluate=evaluate,
+        write_report=write_report, prepare_data=prepare_corpus, routes=("openai",),
     )
-)
+)  # fmt: skip

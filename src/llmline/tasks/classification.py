@@ -231,19 +231,10 @@ def _write_report(report: dict[str, Any], out_dir: Path) -> None:
 
 TASK = register(
     Task(
-        name="classification",
-        config=ClassificationConfig,
-        metrics=("accuracy", "macro_f1"),
-        primary="accuracy",
-        greater_is_better=True,
-        build=build,
-        save=save,
-        load_predictor=_load_predictor,
-        read_snapshot=read_rows,
-        read_file=read_file,
-        evaluate=evaluate,
-        write_report=_write_report,
-        peft_task_type="FEATURE_EXTRACTION",
+        name="classification", config=ClassificationConfig, metrics=("accuracy", "macro_f1"),
+        primary="accuracy", greater_is_better=True, build=build, save=save,
+        load_predictor=_load_predictor, read_snapshot=read_rows, read_file=read_file,
+        evaluate=evaluate, write_report=_write_report, peft_task_type="FEATURE_EXTRACTION",
         routes=("classify", "embeddings", "explain"),
     )
-)
+)  # fmt: skip

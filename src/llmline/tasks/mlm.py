@@ -168,19 +168,17 @@ def build(
 def save(
     prepared: Prepared, trainer: Any, spec: PipelineSpec, model_dir: Path, metrics: dict[str, Any]
 ) -> dict[str, Any]:
+    """A complete *ForMaskedLM checkpoint, its masking settings and perplexity before."""
     from llmline.models.meta import ModelMeta
+    from llmline.train.fit import save_pretrained
 
-    model_dir.mkdir(parents=True, exist_ok=True)
-    trainer.model.save_pretrained(model_dir, safe_serialization=True)
-    prepared.tokenizer.save_pretrained(model_dir)
     extra = {
         "pretrain": task_config(spec, MlmConfig).pretrain.model_dump(),
         "initial_perplexity": metrics["initial_perplexity"],
     }
-    ModelMeta(
-        labels=[], pooling="none", normalize=False, max_length=spec.train.max_length,
-        task="mlm", base_model=spec.train.base_model, extra=extra,
-    ).save(model_dir)  # fmt: skip
+    meta = ModelMeta(labels=[], pooling="none", normalize=False, max_length=spec.train.max_length,
+                     task="mlm", base_model=spec.train.base_model, extra=extra)  # fmt: skip
+    save_pretrained(trainer.model, prepared.tokenizer, model_dir, spec, meta)
     console.print(
         f"masked-token perplexity {metrics['initial_perplexity']:.2f} -> "
         f"{metrics['eval_perplexity']:.2f}"
@@ -250,18 +248,9 @@ def _load_predictor(directory: Path) -> Any:
 
 TASK = register(
     Task(
-        name="mlm",
-        config=MlmConfig,
-        metrics=LM_METRICS,
-        primary="perplexity",
-        greater_is_better=False,
-        build=build,
-        save=save,
-        load_predictor=_load_predictor,
-        read_snapshot=read_texts,
-        read_file=read_file,
-        evaluate=evaluate,
-        write_report=write_report,
-        prepare_data=prepare_corpus,
+        name="mlm", config=MlmConfig, metrics=LM_METRICS, primary="perplexity",
+        greater_is_better=False, build=build, save=save, load_predictor=_load_predictor,
+        read_snapshot=read_texts, read_file=read_file, evaluate=evaluate,
+        write_report=write_report, prepare_data=prepare_corpus,
     )
-)
+)  # fmt: skip

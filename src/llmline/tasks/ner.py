@@ -160,25 +160,16 @@ def build(
 def save(
     prepared: Prepared, trainer: Any, spec: PipelineSpec, model_dir: Path, metrics: dict[str, Any]
 ) -> dict[str, Any]:
-    """safetensors weights (or the adapter pinned to its base), tokenizer, llmline_model.json."""
-    from llmline.models.adapters import pin_base
     from llmline.models.meta import ModelMeta
+    from llmline.train.fit import save_pretrained
 
-    model_dir.mkdir(parents=True, exist_ok=True)
-    trainer.model.save_pretrained(model_dir, safe_serialization=True)
-    prepared.tokenizer.save_pretrained(model_dir)
-    extra: dict[str, Any] = {
-        "label_all_tokens": task_config(spec, NerConfig).label_all_tokens,
-        "label_map": dict(spec.data.label_map),
-    }
-    if spec.train.peft:
-        extra["peft"] = spec.train.peft.model_dump()
-        extra["base"] = pin_base(model_dir, spec.train.base_model, prepared.state["base_dir"])
-    ModelMeta(
+    meta = ModelMeta(
         labels=prepared.state["tags"], pooling="token", normalize=False,
         max_length=spec.train.max_length, task="ner", base_model=spec.train.base_model,
-        extra=extra,
-    ).save(model_dir)  # fmt: skip
+        extra={"label_all_tokens": task_config(spec, NerConfig).label_all_tokens},
+    )  # fmt: skip
+    save_pretrained(trainer.model, prepared.tokenizer, model_dir, spec, meta,
+                    prepared.state["base_dir"])  # fmt: skip
     return {}
 
 
@@ -251,20 +242,10 @@ def _load_predictor(directory: Path) -> Any:
 
 TASK = register(
     Task(
-        name="ner",
-        config=NerConfig,
-        metrics=METRICS,
-        primary="entity_f1",
-        greater_is_better=True,
-        build=build,
-        save=save,
-        load_predictor=_load_predictor,
-        read_snapshot=read_sentences_snapshot,
-        read_file=read_file,
-        evaluate=evaluate,
-        write_report=write_report,
-        prepare_data=prepare_token_data,
-        peft_task_type="TOKEN_CLS",
+        name="ner", config=NerConfig, metrics=METRICS, primary="entity_f1",
+        greater_is_better=True, build=build, save=save, load_predictor=_load_predictor,
+        read_snapshot=read_sentences_snapshot, read_file=read_file, evaluate=evaluate,
+        write_report=write_report, prepare_data=prepare_token_data, peft_task_type="TOKEN_CLS",
         routes=("ner",),
     )
-)
+)  # fmt: skip

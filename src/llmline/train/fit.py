@@ -227,3 +227,21 @@ def write_curve(
     points = curve_points(trainer.state.log_history, metrics.get("initial_eval_loss"))
     curve = write_loss_curve(points, directory, title)
     return {"loss_curve": str(curve["json"]), "loss_curve_png": str(curve["png"])}
+
+
+def save_pretrained(
+    model: Any, tokenizer: Any, model_dir: Path, spec: PipelineSpec, meta: Any,
+    base_dir: Path | None = None,
+) -> None:  # fmt: skip
+    """An HF model the way every task saves one: safetensors weights (or, with train.peft, the
+    adapter alone, pinned by sha256 to base_dir), the tokenizer, and llmline_model.json."""
+    from llmline.models.adapters import pin_base
+
+    model_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(model_dir, safe_serialization=True)
+    tokenizer.save_pretrained(model_dir)
+    meta.extra["label_map"] = dict(spec.data.label_map)
+    if spec.train.peft is not None and base_dir is not None:
+        meta.extra["peft"] = spec.train.peft.model_dump()
+        meta.extra["base"] = pin_base(model_dir, spec.train.base_model, base_dir)
+    meta.save(model_dir)
