@@ -62,23 +62,23 @@ def spec_dict(train: Path, held: Path, system: str, steps: int) -> dict:
             "learning_rate": 1e-3, "max_length": 160, "warmup_ratio": 0.1,
             "peft": {"method": "lora", "r": 16, "alpha": 32,
                      "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]},
-            "generation": {"max_new_tokens": 12, "system_prompt": system},
         },
+        "task_config": {"generation": {"max_new_tokens": 12, "system_prompt": system}},
     }  # fmt: skip
 
 
 def score_base(spec, workspace) -> dict:
     """Exact match / ROUGE-L of the untuned model with the same prompts and decoding."""
-    from llmline.models.classifier import ClassifierMeta
     from llmline.models.generator import Generator
+    from llmline.models.meta import ModelMeta
     from llmline.models.resolve import resolve_model
-    from llmline.train.causal_lm import generation_scores, load_causal_lm
+    from llmline.tasks.causal_lm import generation_scores, load_causal_lm
     from llmline.train.chat_data import read_conversations
 
     model, tokenizer = load_causal_lm(resolve_model(spec.train.base_model, workspace))
     model.eval()
-    generator = Generator(model, tokenizer, ClassifierMeta(labels=[], task="causal_lm"),
-                          spec.train.generation)  # fmt: skip
+    generator = Generator(model, tokenizer, ModelMeta(labels=[], task="causal_lm"),
+                          spec.task_config.generation)  # fmt: skip
     held = read_conversations(spec.data.validation, key="data.validation", max_rows=None)
     started = time.perf_counter()
     scores = generation_scores(generator, held)
@@ -91,12 +91,12 @@ def train_tokens(spec, workspace, steps: int) -> int:
     from transformers import AutoTokenizer
 
     from llmline.models.resolve import resolve_model
-    from llmline.train.causal_lm import encode_conversation
+    from llmline.tasks.causal_lm import encode_conversation
     from llmline.train.chat_data import apply_generation_settings, read_conversations
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(spec.train.base_model, workspace))
     rows = read_conversations(spec.data.source, key="data.source", max_rows=None)
-    lengths = [len(encode_conversation(apply_generation_settings(r, spec.train.generation),
+    lengths = [len(encode_conversation(apply_generation_settings(r, spec.task_config.generation),
                                        tokenizer, max_length=spec.train.max_length)["input_ids"])
                for r in rows]  # fmt: skip
     return int(sum(lengths) / len(lengths) * steps * spec.train.batch_size)

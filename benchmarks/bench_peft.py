@@ -62,7 +62,7 @@ def one_run(
         "method": method, "trainable": trainable, "total": count_parameters(model)[1],
         "train_seconds": ctx.results["train"]["result"]["seconds"],
         "steps": ctx.results["train"]["result"]["steps"],
-        "accuracy": ctx.results["evaluate"]["result"]["accuracy"],
+        "accuracy": ctx.results["evaluate"]["result"]["metrics"]["accuracy"],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "peak_gpu_mb": _peak_gpu_mb(),
     }  # fmt: skip

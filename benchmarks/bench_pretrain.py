@@ -71,10 +71,10 @@ def shakespeare(args: argparse.Namespace, workspace: Any, scratch: Path) -> dict
 
     def quick(raw: dict[str, Any]) -> None:
         raw["train"].update(max_steps=40, eval_steps=20, epochs=1)
-        raw["train"]["pretrain"].update(
+        raw["task_config"]["pretrain"].update(
             vocab_size=512, n_layer=1, n_embd=32, n_head=2, block_size=64
         )
-        raw["train"]["generation"]["max_new_tokens"] = 24
+        raw["task_config"]["generation"]["max_new_tokens"] = 24
 
     if args.quick:  # the first 60k characters
         text = (data_dir / "input.txt").read_text(encoding="utf-8")[:60_000]
@@ -123,8 +123,8 @@ def downstream(
         ctx = run_chain(spec, workspace, force=True, until="evaluate")
         evaluation = ctx.results["evaluate"]["result"]
         out[label] = {
-            "accuracy": evaluation["accuracy"],
-            "macro_f1": evaluation["macro_f1"],
+            "accuracy": evaluation["metrics"]["accuracy"],
+            "macro_f1": evaluation["metrics"]["macro_f1"],
             "seconds": round(time.perf_counter() - started, 1),
         }
     return out

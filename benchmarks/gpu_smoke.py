@@ -123,7 +123,7 @@ def main() -> int:
     from llmline.data.stage import DataArtifact
     from llmline.spec import validate_spec
     from llmline.train import controls
-    from llmline.train.heads import load_heads
+    from llmline.train.fit import train_task, training_arguments
     from llmline.workspace import Workspace
 
     cuda = torch.cuda.is_available()
@@ -139,17 +139,19 @@ def main() -> int:
             "train": {"base_model": reference, "max_steps": args.steps, "batch_size":
                       args.batch_size, "max_length": 64, "head_init": "random"},
         })  # fmt: skip
-        precision = controls.training_arguments(spec.train, work / "args", seed=0, metric="loss")
+        precision = training_arguments(
+            spec.train, work / "args", seed=0, metric="loss", greater_is_better=False, steps=1
+        )
         dtype = "bf16" if precision.bf16 else "fp16" if precision.fp16 else "fp32"
         rate = StepRate()
         plain = controls.callbacks
-        # Timing only: add the Trainer-log catcher to the callbacks every head asks for.
+        # Timing only: add the Trainer-log catcher to the callbacks fit() asks for.
         controls.callbacks = lambda cfg, model=None: [*plain(cfg, model), rate.callback()]
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         data = DataArtifact(train, validation, LABELS, {})
         started = time.perf_counter()
-        result = load_heads().get("classification")(spec, data, work / "run", Workspace(work))
+        result = train_task(spec, data, work / "run", Workspace(work))
         wall = time.perf_counter() - started
     peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
     report = {

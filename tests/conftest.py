@@ -102,11 +102,12 @@ def tiny_model_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from llmline.models.classifier import ClassifierMeta, build_classifier, save_classifier
+    from llmline.models.classifier import build_classifier, save_classifier
+    from llmline.models.meta import ModelMeta
 
     torch.manual_seed(0)
     directory = tmp_path_factory.mktemp("tiny-opt-model")
-    meta = ClassifierMeta(labels=TINY_LABELS, max_length=32)
+    meta = ModelMeta(labels=TINY_LABELS, max_length=32)
     model = build_classifier(AutoModel.from_pretrained(tiny_bert_dir), meta)
     save_classifier(model, AutoTokenizer.from_pretrained(tiny_bert_dir), directory)
     return directory

@@ -77,4 +77,4 @@ def test_banking77_slice_end_to_end(
             "--workspace", str(workspace)]  # fmt: skip
     assert main(argv) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed["accuracy"] == 1.0
+    assert printed["task"] == "classification" and printed["metrics"]["accuracy"] == 1.0

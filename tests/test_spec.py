@@ -69,7 +69,12 @@ def test_parse_vars_rejects_bad_pairs() -> None:
 def test_explain_lists_nested_keys() -> None:
     keys = "\n".join(explain())
     assert "train.learning_rate" in keys
-    assert "evaluate.gates.min_accuracy" in keys
+    assert "evaluate.gates.metric" in keys and "evaluate.gates.max" in keys
+    # every task's own block, marked with its task
+    assert "task_config.label_all_tokens  (default False)" in keys and "[task ner]" in keys
+    assert "task_config.generation.system_prompt" in keys
+    assert "task_config.pretrain.block_size" in keys
+    assert "train.generation" not in keys and "train.label_all_tokens" not in keys
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.name)

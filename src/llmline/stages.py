@@ -16,11 +16,11 @@ from llmline.data.stage import DataArtifact
 
 def _data(ctx: Context) -> StageOutput:
     from llmline.data.stage import prepare_data
-    from llmline.train.heads import TASK_DATA, load_heads
+    from llmline.tasks import get_task
 
-    load_heads()
-    if ctx.spec.task in TASK_DATA:  # NER tags, chat turns: the task prepares its own data
-        artifact = TASK_DATA.get(ctx.spec.task)(ctx.spec, ctx.run.data_dir)
+    task = get_task(ctx.spec.task)
+    if task.prepare_data is not None:  # NER tags, chat turns, corpora: the task's own reader
+        artifact = task.prepare_data(ctx.spec, ctx.run.data_dir)
     else:
         artifact = prepare_data(
             ctx.spec.data, ctx.run.data_dir, seed=ctx.spec.seed, executor=ctx.spec.executor
@@ -42,10 +42,10 @@ def data_artifact(ctx: Context) -> DataArtifact:
 
 
 def _train(ctx: Context) -> StageOutput:
-    from llmline.train.distributed import train_head
+    from llmline.train.distributed import train_model
 
     # In this process, or data-parallel on the workers train.distributed names.
-    result = train_head(ctx.spec, data_artifact(ctx), ctx.run.dir, ctx.workspace)
+    result = train_model(ctx.spec, data_artifact(ctx), ctx.run.dir, ctx.workspace)
     return StageOutput(
         paths={"model": result.model_dir},
         result={"metrics": result.metrics, "seconds": result.seconds, "steps": result.steps},
@@ -53,22 +53,12 @@ def _train(ctx: Context) -> StageOutput:
 
 
 def _evaluate(ctx: Context) -> StageOutput:
+    """The task's evaluator on the validation snapshot, then the spec's gates on its metrics."""
     from llmline.evaluate.stage import evaluate_snapshot
-    from llmline.models.predictor import load_predictor
-    from llmline.train.heads import TASK_EVALUATORS, load_heads
 
-    load_heads()
-    if ctx.spec.task in TASK_EVALUATORS:
-        evaluate = TASK_EVALUATORS.get(ctx.spec.task)
-        report = evaluate(ctx.spec, ctx.run.model_dir, data_artifact(ctx).validation,
-                          ctx.run.eval_dir)  # fmt: skip
-        summary = {k: report[k] for k in ("rows", "accuracy", "macro_f1", "gates", "passed")}
-        return StageOutput(paths={"report": ctx.run.eval_dir / "report.json"}, result=summary)
-    predictor = load_predictor(ctx.run.model_dir)
-    report = evaluate_snapshot(
-        predictor, data_artifact(ctx).validation, ctx.spec.evaluate.gates, ctx.run.eval_dir
-    )
-    summary = {k: report[k] for k in ("rows", "accuracy", "macro_f1", "gates", "passed")}
+    report = evaluate_snapshot(ctx.spec, ctx.run.model_dir, data_artifact(ctx).validation,
+                               ctx.run.eval_dir)  # fmt: skip
+    summary = {k: report[k] for k in ("rows", "metrics", "primary", "gates", "passed")}
     return StageOutput(paths={"report": ctx.run.eval_dir / "report.json"}, result=summary)
 
 
@@ -105,7 +95,7 @@ def _register(ctx: Context) -> StageOutput:
         name=spec.model_name,
         model_dir=run.model_dir,
         params={f"train.{k}": v for k, v in spec.train.model_dump().items()} | {"seed": spec.seed},
-        metrics={"val_accuracy": evaluation["accuracy"], "val_macro_f1": evaluation["macro_f1"]},
+        metrics={f"val_{name}": float(v) for name, v in evaluation["metrics"].items()},
         tags=tags,
         tracking_uri=spec.registry.tracking_uri,
     )
@@ -138,20 +128,26 @@ def _register(ctx: Context) -> StageOutput:
     )  # fmt: skip
 
 
+def _task_config(ctx: Context) -> Any:
+    return ctx.spec.model_dump(mode="json")["task_config"]
+
+
 # Keys hold only what each stage reads, so an edited later block reuses the earlier stages (and
 # `shares` lets another run of the workspace reuse them: see chain.py).
 CHAIN_STAGES.register("data")(
-    Stage("data", 10, _data, lambda c: [c.spec.task, c.spec.seed, c.spec.executor,
-                                        c.spec.data.model_dump(mode="json")], shares=("data",))
+    Stage("data", 10, _data, lambda c: [c.spec.task, _task_config(c), c.spec.seed,
+                                        c.spec.executor, c.spec.data.model_dump(mode="json")],
+          shares=("data",))
 )  # fmt: skip
-# Heads keep their HF checkpoints in <run>/checkpoints: resumable work of this stage's key only.
+# Tasks keep their HF checkpoints in <run>/checkpoints: resumable work of this stage's key only.
 CHAIN_STAGES.register("train")(
-    Stage("train", 20, _train, lambda c: [c.spec.task, c.spec.seed, c.spec.train.model_dump()],
+    Stage("train", 20, _train, lambda c: [c.spec.task, _task_config(c), c.spec.seed,
+                                          c.spec.train.model_dump()],
           scratch="checkpoints", shares=("model", "train"))
 )  # fmt: skip
 CHAIN_STAGES.register("evaluate")(
-    Stage("evaluate", 30, _evaluate, lambda c: [c.spec.task, c.spec.train.model_dump(),
-          c.spec.evaluate.model_dump()], shares=("eval",))
+    Stage("evaluate", 30, _evaluate, lambda c: [c.spec.task, _task_config(c),
+          c.spec.train.model_dump(), c.spec.evaluate.model_dump()], shares=("eval",))
 )  # fmt: skip
 CHAIN_STAGES.register("register")(
     Stage("register", 90, _register, lambda c: [c.spec.model_name, c.spec.registry.model_dump()])

@@ -95,10 +95,11 @@ def tiny_classifier(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactor
     """An untrained but complete saved classifier (3 labels) on the tiny BERT."""
     from transformers import AutoModel, AutoTokenizer
 
-    from llmline.models.classifier import ClassifierMeta, build_classifier, save_classifier
+    from llmline.models.classifier import build_classifier, save_classifier
+    from llmline.models.meta import ModelMeta
 
     directory = tmp_path_factory.mktemp("govern-classifier")
-    meta = ClassifierMeta(labels=["billing", "cards", "other"], max_length=32)
+    meta = ModelMeta(labels=["billing", "cards", "other"], max_length=32)
     model = build_classifier(AutoModel.from_pretrained(tiny_bert_dir), meta)
     save_classifier(model, AutoTokenizer.from_pretrained(tiny_bert_dir), directory)
     return directory

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 def test_bias_stage_catches_the_planted_name_bias(planted_run: Any) -> None:
     results = planted_run.results
-    assert results["evaluate"]["result"]["accuracy"] >= 0.8  # the model learned its data
+    assert results["evaluate"]["result"]["metrics"]["accuracy"] >= 0.8  # the model learned its data
     bias = results["bias"]["result"]
     assert bias["flip_rate"]["name"] >= 0.5
     failed = [g for g in bias["gates"] if not g["passed"]]

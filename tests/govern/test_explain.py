@@ -71,7 +71,7 @@ def tiny_ner_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
     import torch
     from transformers import AutoTokenizer, BertForTokenClassification
 
-    from llmline.models.classifier import ClassifierMeta
+    from llmline.models.meta import ModelMeta
     from llmline.models.ner import label_config
 
     labels = ["O", "B-PER", "I-PER"]
@@ -81,7 +81,7 @@ def tiny_ner_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
         model.classifier.bias.copy_(torch.tensor([0.0, 50.0, 0.0]))
     model.save_pretrained(directory, safe_serialization=True)
     AutoTokenizer.from_pretrained(tiny_bert_dir).save_pretrained(directory)
-    ClassifierMeta(labels=labels, max_length=32, task="ner").save(directory)
+    ModelMeta(labels=labels, max_length=32, task="ner").save(directory)
     return directory
 
 

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from llmline.errors import ModelError
 from llmline.models.backend import infer_task, load_serving_predictor
-from llmline.models.classifier import MODEL_META
+from llmline.models.meta import MODEL_META
 from llmline.serve.app import create_app
 
 

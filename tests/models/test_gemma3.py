@@ -73,12 +73,12 @@ def test_roles_that_do_not_alternate_are_refused(gemma_tokenizer: Any, roles: li
 
 
 def test_generator_prompts_and_stops_in_gemma_turns(gemma_tokenizer: Any) -> None:
-    from llmline.models.classifier import ClassifierMeta
     from llmline.models.generator import Generator
+    from llmline.models.meta import ModelMeta
     from llmline.spec import GenerationSpec
 
     settings = GenerationSpec.model_validate({"system_prompt": "Answer in Chinese."})
-    generator = Generator(None, gemma_tokenizer, ClassifierMeta(labels=[]), settings)
+    generator = Generator(None, gemma_tokenizer, ModelMeta(labels=[]), settings)
     prompt = generator.chat_prompt([{"role": "user", "content": "hi"}])
     assert prompt == (
         "<bos><start_of_turn>user\nAnswer in Chinese.\n\nhi<end_of_turn>\n<start_of_turn>model\n"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from llmline.models.classifier import ClassifierMeta
+from llmline.models.meta import ModelMeta
 from llmline.models.predictor import load_predictor
 from llmline.serve.app import create_app
 
@@ -20,7 +20,7 @@ openai = pytest.importorskip("openai")
 def generator_dir(tiny_llama_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("generator") / "model"
     shutil.copytree(tiny_llama_dir, directory)
-    ClassifierMeta(labels=[], pooling="none", normalize=False, task="causal_lm",
+    ModelMeta(labels=[], pooling="none", normalize=False, task="causal_lm",
                    extra={"generation": {"max_new_tokens": 6}}).save(directory)  # fmt: skip
     return directory
 
@@ -89,7 +89,7 @@ def test_classifier_refuses_generation(tiny_bert_dir: Path, tmp_path: Path) -> N
 
     from llmline.models.classifier import build_classifier, save_classifier
 
-    meta = ClassifierMeta(labels=["a", "b"], max_length=16)
+    meta = ModelMeta(labels=["a", "b"], max_length=16)
     model = build_classifier(AutoModel.from_pretrained(tiny_bert_dir), meta)
     save_classifier(model, AutoTokenizer.from_pretrained(tiny_bert_dir), tmp_path / "clf")
     client = TestClient(create_app(load_predictor(tmp_path / "clf"), model_ref="clf"))

@@ -129,12 +129,12 @@ def test_model_card_front_matter_is_what_the_card_reads(tmp_path: Path) -> None:
 
 
 def test_chat_meta_is_written_once_and_loads_as_causal_lm(tmp_path: Path) -> None:
-    from llmline.models.classifier import ClassifierMeta
     from llmline.models.gguf import write_chat_meta
+    from llmline.models.meta import ModelMeta
 
     write_chat_meta(tmp_path, "packaged:gemma3-270m", max_new_tokens=99)
-    meta = ClassifierMeta.load(tmp_path)
+    meta = ModelMeta.load(tmp_path)
     assert meta.task == "causal_lm" and meta.base_model == "packaged:gemma3-270m"
     assert meta.extra["generation"]["max_new_tokens"] == 99
     write_chat_meta(tmp_path, "packaged:other", if_missing=True)
-    assert ClassifierMeta.load(tmp_path).base_model == "packaged:gemma3-270m"
+    assert ModelMeta.load(tmp_path).base_model == "packaged:gemma3-270m"

@@ -1,5 +1,6 @@
-"""Every PEFT method on every task head: trains a step, saves alone, reloads identically;
-mergeable adapters merge with the logits check."""
+"""Every PEFT method on every task: trains a step, saves alone, reloads identically;
+mergeable adapters merge with the logits check. Prefix tuning, which needs a forward that takes
+past_key_values, works on decoders and is refused with a spec error on encoders."""
 
 from __future__ import annotations
 
@@ -9,14 +10,24 @@ from typing import Any
 
 import pytest
 
-from llmline.errors import ModelError
+from llmline.errors import ModelError, SpecError
 from llmline.models.adapters import load_body, pin_base
-from llmline.models.classifier import ClassifierMeta
+from llmline.models.meta import ModelMeta
 from llmline.spec import PeftSpec, TrainSpec
 from llmline.train.controls import apply_peft
 
 TEXTS = ["where is my new card", "Anna flew to Paris"]
 METHODS = ["lora", "adalora", "ia3", "prefix", "prompt"]
+
+
+def deprecated_prefix_handover(method: str) -> Any:
+    """Prefix tuning reaches transformers 5 models through `past_key_values`, a deprecated alias
+    of `cache` until transformers 5.40: expected here, so its removal fails this test by name."""
+    import contextlib
+
+    if method != "prefix":
+        return contextlib.nullcontext()
+    return pytest.warns(FutureWarning, match="past_key_values")
 
 
 def _one_step(model: Any, batch: dict[str, Any], labels: Any) -> None:
@@ -39,7 +50,7 @@ def _logits(model: Any, batch: dict[str, Any]) -> Any:
     return (out["logits"] if isinstance(out, dict) else out.logits).float()
 
 
-@pytest.mark.parametrize("method", ["lora", "adalora", "ia3", "prefix"])
+@pytest.mark.parametrize("method", ["lora", "adalora", "ia3"])
 def test_ner_adapter_trains_saves_alone_and_reloads(
     method: str, tiny_bert_dir: Path, tmp_path: Path
 ) -> None:
@@ -74,28 +85,45 @@ def test_causal_lm_adapter_trains_saves_alone_and_reloads(
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
     base = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
-    model = apply_peft(base, PeftSpec(method=method, virtual_tokens=4), task_type="CAUSAL_LM",
-                       total_steps=20)  # fmt: skip
     batch = dict(tokenizer(TEXTS, padding=True, return_tensors="pt"))
     batch.pop("token_type_ids", None)
-    _one_step(model, batch, batch["input_ids"])
-    expected = _logits(model, batch)
-    model.save_pretrained(tmp_path, safe_serialization=True)
-    pin_base(tmp_path, str(tiny_llama_dir), tiny_llama_dir)
-    reloaded = load_body(tmp_path, AutoModelForCausalLM).eval()
-    assert torch.allclose(_logits(reloaded, batch), expected, atol=1e-5)
+    untuned = _logits(base.eval(), batch)
+    model = apply_peft(base, PeftSpec(method=method, virtual_tokens=4), task_type="CAUSAL_LM",
+                       total_steps=20)  # fmt: skip
+    with deprecated_prefix_handover(method):
+        _one_step(model, batch, batch["input_ids"])
+        expected = _logits(model, batch)
+        model.save_pretrained(tmp_path, safe_serialization=True)
+        pin_base(tmp_path, str(tiny_llama_dir), tiny_llama_dir)
+        reloaded = load_body(tmp_path, AutoModelForCausalLM).eval()
+        assert torch.allclose(_logits(reloaded, batch), expected, atol=1e-5)
+    if method == "prefix":  # the prefix really reaches the layers through the deprecated alias
+        assert not torch.allclose(expected, untuned, atol=1e-4)
+
+
+def _adapted_classifier(method: str, base_dir: Path) -> Any:
+    """The pooled classifier with its encoder wrapped as fit() wraps it."""
+    from transformers import AutoModel
+
+    from llmline.models.classifier import build_classifier
+    from llmline.train.controls import adapt_body
+    from llmline.train.fit import Prepared
+
+    meta = ModelMeta(labels=["a", "b"], max_length=16, base_model=str(base_dir))
+    model = build_classifier(AutoModel.from_pretrained(base_dir), meta)
+    cfg = TrainSpec(peft=PeftSpec(method=method, r=4, target_modules=None), max_steps=5)
+    prepared = Prepared(model, None, [], [], None, body="encoder")
+    assert adapt_body(prepared, cfg, task_type="FEATURE_EXTRACTION", steps=5) is not None
+    model.meta.extra["peft"] = cfg.peft.model_dump() if cfg.peft else {}
+    return model
 
 
 def _classifier_with_adapter(method: str, base_dir: Path, out: Path) -> Path:
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    from llmline.models.classifier import build_classifier, save_classifier
-    from llmline.train.classification import apply_body_controls
+    from llmline.models.classifier import save_classifier
 
-    meta = ClassifierMeta(labels=["a", "b"], max_length=16, base_model=str(base_dir))
-    model = build_classifier(AutoModel.from_pretrained(base_dir), meta)
-    cfg = TrainSpec(peft=PeftSpec(method=method, r=4, target_modules=None), max_steps=5)
-    assert apply_body_controls(model, cfg, rows=10) is not None
+    model = _adapted_classifier(method, base_dir)
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
     import torch
@@ -135,12 +163,32 @@ def test_classifier_prompt_learning_trains_saves_alone_and_reloads(
     cut off before pooling, so the pooled vector still covers exactly the real tokens."""
     from llmline.models.predictor import load_predictor
 
-    adapter = _classifier_with_adapter(method, tiny_bert_dir, tmp_path / "adapter")
+    with deprecated_prefix_handover(method):
+        adapter = _classifier_with_adapter(method, tiny_bert_dir, tmp_path / "adapter")
+        first = load_predictor(adapter).predict(TEXTS, top_k=2)
+        again = load_predictor(adapter).predict(TEXTS, top_k=2)
     assert (adapter / "adapter_model.safetensors").exists()
     assert not (adapter / "model.safetensors").exists()
-    first = load_predictor(adapter).predict(TEXTS, top_k=2)
-    again = load_predictor(adapter).predict(TEXTS, top_k=2)
     assert [r["score"] for r in first] == pytest.approx([r["score"] for r in again], abs=1e-6)
+
+
+def test_prefix_tuning_for_token_classification_is_a_spec_error_naming_the_method(
+    tiny_bert_dir: Path,
+) -> None:
+    """transformers 5 took past_key_values off BERT's forward, and peft's token-classification
+    prefix tuning hands its prefix over only through it: refused before training (peft itself
+    fails only at the first forward pass)."""
+    from transformers import AutoModelForTokenClassification
+
+    from llmline.models.ner import label_config
+
+    base = AutoModelForTokenClassification.from_pretrained(
+        tiny_bert_dir, **label_config(["O", "B-PER", "I-PER"])
+    )
+    with pytest.raises(SpecError, match="cannot adapt BertForTokenClassification") as error:
+        apply_peft(base, PeftSpec(method="prefix", virtual_tokens=4), task_type="TOKEN_CLS",
+                   total_steps=20)  # fmt: skip
+    assert error.value.where == "train.peft.method" and "prompt" in (error.value.fix or "")
 
 
 def test_ner_prompt_tuning_cuts_its_virtual_tokens_off_the_logits(

@@ -6,12 +6,8 @@ from typing import Any
 import pytest
 
 from llmline.errors import ModelError
-from llmline.models.classifier import (
-    ClassifierMeta,
-    build_classifier,
-    load_classifier,
-    save_classifier,
-)
+from llmline.models.classifier import build_classifier, load_classifier, save_classifier
+from llmline.models.meta import ModelMeta
 from llmline.models.structure import STRUCTURE_KEY, keep_heads, keep_neurons
 
 HEAD = 8  # 32 hidden units over 4 heads
@@ -29,7 +25,7 @@ def classifier(tiny_bert_dir: Path) -> tuple[Any, Any]:
         vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
         num_attention_heads=4, intermediate_size=64, max_position_embeddings=128,
     )  # fmt: skip
-    meta = ClassifierMeta(labels=["a", "b", "c"], max_length=32)
+    meta = ModelMeta(labels=["a", "b", "c"], max_length=32)
     return build_classifier(BertModel(config), meta).eval(), tokenizer
 
 
@@ -107,7 +103,7 @@ def test_pruned_classifier_saves_smaller_and_loads_back_equal(
     _prune(model)
     expected = _logits(model, tokenizer)
     save_classifier(model, tokenizer, tmp_path / "pruned")
-    assert ClassifierMeta.load(tmp_path / "pruned").extra[STRUCTURE_KEY] == {
+    assert ModelMeta.load(tmp_path / "pruned").extra[STRUCTURE_KEY] == {
         "heads": [2, 3],
         "intermediate_size": [40, 64],
     }
@@ -133,7 +129,7 @@ def test_unpruned_classifier_loads_through_from_pretrained_as_before(
     model.meta.extra[STRUCTURE_KEY] = {"heads": [1, 1], "intermediate_size": [1, 1]}  # stale
     expected = _logits(model, tokenizer)
     save_classifier(model, tokenizer, tmp_path)
-    assert STRUCTURE_KEY not in ClassifierMeta.load(tmp_path).extra
+    assert STRUCTURE_KEY not in ModelMeta.load(tmp_path).extra
 
     def refuse(*args: object) -> None:
         raise AssertionError("an unpruned model must not be rebuilt by hand")
@@ -149,7 +145,7 @@ def test_weights_that_do_not_match_the_saved_structure_are_a_model_error(
     model, tokenizer = classifier
     _prune(model)
     save_classifier(model, tokenizer, tmp_path)
-    meta = ClassifierMeta.load(tmp_path)
+    meta = ModelMeta.load(tmp_path)
     meta.extra[STRUCTURE_KEY]["heads"] = [4, 3]
     meta.save(tmp_path)
     with pytest.raises(ModelError, match="do not match the saved structure"):
@@ -165,7 +161,7 @@ def test_a_distilled_student_of_a_pruned_model_keeps_its_structure(
     _prune(model)
     student = make_student(model, 1)  # keeps the last layer: 3 heads, 64 wide
     save_classifier(student, tokenizer, tmp_path)
-    assert ClassifierMeta.load(tmp_path).extra[STRUCTURE_KEY] == {
+    assert ModelMeta.load(tmp_path).extra[STRUCTURE_KEY] == {
         "heads": [3],
         "intermediate_size": [64],
     }

@@ -6,7 +6,8 @@ from typing import Any
 import pytest
 
 from llmline.models.backend import load_serving_predictor
-from llmline.models.classifier import ClassifierMeta, load_classifier
+from llmline.models.classifier import load_classifier
+from llmline.models.meta import ModelMeta
 from llmline.models.predictor import load_predictor
 from llmline.models.structure import STRUCTURE_KEY
 from llmline.optimize.measure import size_on_disk_mb
@@ -30,7 +31,7 @@ def _parameters(model: Any) -> int:
 
 
 def _structure(directory: Path) -> Any:
-    return ClassifierMeta.load(directory).extra.get(STRUCTURE_KEY)
+    return ModelMeta.load(directory).extra.get(STRUCTURE_KEY)
 
 
 def test_weakest_units_are_chosen_per_layer_or_against_the_layer_mean() -> None:
@@ -51,7 +52,7 @@ def test_magnitude_prune_keeps_its_sparsity_through_recovery(
     weights = [m.weight for m in model.encoder.modules() if isinstance(m, torch.nn.Linear)]
     zeros = sum(int((w == 0).sum()) for w in weights)
     assert zeros / sum(w.numel() for w in weights) == pytest.approx(0.5, abs=0.01)
-    record = ClassifierMeta.load(out).extra["pruning"]
+    record = ModelMeta.load(out).extra["pruning"]
     assert record["dense"] and record["recover_epochs"] == 1.0  # trained, masks held
     assert _structure(out) is None  # same shapes: an accuracy-only result
 
@@ -115,10 +116,10 @@ def test_recovery_fine_tunes_and_is_skipped_without_a_train_split(
     tuned = _prune("neuron-prune", tiny_model_dir, splits, tmp_path / "1", prune_recover_epochs=1)
     a, b = load_classifier(plain)[0], load_classifier(tuned)[0]
     assert not torch.equal(a.head.weight, b.head.weight)
-    assert ClassifierMeta.load(tuned).extra["pruning"]["recover_epochs"] == 1.0
+    assert ModelMeta.load(tuned).extra["pruning"]["recover_epochs"] == 1.0
     no_train = OptimizeInputs(tiny_model_dir, OptimizeSpec(), None, splits[1])
     skipped = load_methods().get("head-prune")(no_train, tmp_path / "skipped")
-    assert ClassifierMeta.load(skipped).extra["pruning"]["recover_epochs"] == 0.0
+    assert ModelMeta.load(skipped).extra["pruning"]["recover_epochs"] == 0.0
 
 
 @pytest.mark.parametrize("method", ["onnx-fp32", "dynamic-int8"])

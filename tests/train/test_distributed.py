@@ -11,7 +11,7 @@ import pytest
 
 from llmline.errors import SpecError
 from llmline.spec import DistributedSpec, PipelineSpec, load_spec
-from llmline.train.distributed import _result_record, train_head, wants_gpu
+from llmline.train.distributed import _result_record, train_model, wants_gpu
 from tests.conftest import toy_spec_text
 
 
@@ -62,7 +62,7 @@ def test_refuses_to_run_under_an_outside_launcher(
     monkeypatch.setenv("WORLD_SIZE", "2")
     spec = _spec(tmp_path, toy_csv, tiny_bert_dir, "null")
     with pytest.raises(SpecError, match="once per process"):
-        train_head(spec, None, tmp_path, None)  # type: ignore[arg-type]
+        train_model(spec, None, tmp_path, None)  # type: ignore[arg-type]
 
 
 def test_a_worker_user_error_comes_back_as_itself(tmp_path: Path) -> None:

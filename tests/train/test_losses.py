@@ -15,7 +15,7 @@ from llmline.train.losses import IGNORE, class_weights, token_loss
 from llmline.workspace import Workspace
 from tests.conftest import toy_spec_text
 from tests.models.conftest import build_tiny_llama
-from tests.train.test_ner import ner_spec, write_conll
+from tests.tasks.test_ner import ner_spec, write_conll
 
 LABELS = ["billing", "cards", "other"]
 
@@ -46,15 +46,11 @@ def test_weighted_classifier_trains_weighted_evaluates_plain_and_saves_as_before
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from llmline.models.classifier import (
-        ClassifierMeta,
-        build_classifier,
-        load_classifier,
-        save_classifier,
-    )
+    from llmline.models.classifier import build_classifier, load_classifier, save_classifier
+    from llmline.models.meta import ModelMeta
 
     torch.manual_seed(0)
-    meta = ClassifierMeta(labels=LABELS, max_length=32)
+    meta = ModelMeta(labels=LABELS, max_length=32)
     encoder = AutoModel.from_pretrained(tiny_bert_dir)
     model = build_classifier(encoder, meta, class_weights=[1.0, 5.0, 1.0], label_smoothing=0.2)
     plain = build_classifier(encoder, meta)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from llmline.spec import load_spec
-from llmline.train.heads import load_heads
+from llmline.tasks import load_tasks
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -21,4 +21,4 @@ RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 def test_recipe_validates(name: str, dataset: str, task: str, shared_datasets: Path) -> None:
     spec = load_spec(RECIPES / name, {"data_dir": str(shared_datasets / dataset)})
     assert spec.task == task
-    load_heads().get(spec.task)
+    load_tasks().get(spec.task)

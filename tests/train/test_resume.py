@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -71,13 +72,13 @@ def test_step_checkpoints_leave_epoch_ends_to_the_evaluation_save() -> None:
 
 
 def test_eval_steps_and_save_steps_pass_hf_best_model_checks(tmp_path: Path) -> None:
-    from llmline.train.controls import training_arguments
+    from llmline.train.fit import training_arguments
 
-    per_epoch = training_arguments(TrainSpec(save_steps=7), tmp_path, seed=1, metric="accuracy")
+    common: dict[str, Any] = {"seed": 1, "metric": "accuracy", "greater_is_better": True,
+                              "steps": 100}  # fmt: skip
+    per_epoch = training_arguments(TrainSpec(save_steps=7), tmp_path, **common)
     assert per_epoch.eval_strategy == per_epoch.save_strategy == "epoch"
-    stepped = training_arguments(
-        TrainSpec(save_steps=7, eval_steps=10), tmp_path, seed=1, metric="accuracy"
-    )
+    stepped = training_arguments(TrainSpec(save_steps=7, eval_steps=10), tmp_path, **common)
     assert stepped.eval_strategy == stepped.save_strategy == "steps"
     assert stepped.eval_steps == stepped.save_steps == 10 and stepped.load_best_model_at_end
 

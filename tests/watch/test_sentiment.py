@@ -14,9 +14,10 @@ from llmline.workspace import Workspace
 def _classifier(tiny_bert_dir: Path, directory: Path, labels: list[str]) -> Path:
     from transformers import AutoModel, AutoTokenizer
 
-    from llmline.models.classifier import ClassifierMeta, build_classifier, save_classifier
+    from llmline.models.classifier import build_classifier, save_classifier
+    from llmline.models.meta import ModelMeta
 
-    meta = ClassifierMeta(labels=labels, max_length=32)
+    meta = ModelMeta(labels=labels, max_length=32)
     model = build_classifier(AutoModel.from_pretrained(tiny_bert_dir), meta)
     save_classifier(model, AutoTokenizer.from_pretrained(tiny_bert_dir), directory)
     return directory

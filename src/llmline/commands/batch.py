@@ -20,10 +20,25 @@ def register(verbs: Any) -> None:
     predict.add_argument("--top-k", type=int, default=1, help="alternatives kept per row")
     predict.set_defaults(handler=cmd_predict)
 
-    evaluate = verbs.add_parser("evaluate", help="print a model's evaluation report as JSON")
+    evaluate = verbs.add_parser(
+        "evaluate", help="score a model of any task on a labelled file; its metrics as JSON"
+    )
     _add_model_arguments(evaluate)
-    evaluate.add_argument("--data", type=Path, required=True, help="labelled data file")
+    evaluate.add_argument(
+        "--data", type=Path, required=True,
+        help="labelled file: CSV/TSV/JSONL/Parquet (classification), CoNLL or JSONL spans (ner), "
+        "chat JSONL or prompt/response rows (causal_lm), text (mlm, causal_lm_pretrain)",
+    )  # fmt: skip
+    evaluate.add_argument(
+        "--format", default=None,
+        help="file format (csv, tsv, jsonl, parquet, conll, ...); default: from the extension "
+        "and content",
+    )  # fmt: skip
     evaluate.add_argument("--label-col", default="label", help="column with the gold label")
+    evaluate.add_argument(
+        "--pair-col", default=None, help="column with the second text of a pair (pair tasks)"
+    )
+    evaluate.add_argument("--batch-size", type=int, default=128, help="rows per model call")
     evaluate.set_defaults(handler=cmd_evaluate)
 
 
@@ -73,16 +88,22 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from llmline.errors import DataError
-    from llmline.evaluate.stage import evaluate_texts
+    """The model's task reads the file and evaluates it; the metrics go to stdout as JSON."""
+    from llmline.models.meta import ModelMeta
+    from llmline.models.resolve import resolve_model
+    from llmline.tasks import EvalOptions, ReadOptions, get_task
+    from llmline.workspace import Workspace
 
-    texts, gold = _read(args.data, args.text_col, args.label_col)
-    missing = sum(label is None for label in gold)
-    if missing:
-        raise DataError(f"{missing} rows have no label in column {args.label_col!r}",
-                        fix="fill the labels or pick the right --label-col")  # fmt: skip
-    report = evaluate_texts(_load(args), texts, [str(label) for label in gold])
-    json.dump(report, sys.stdout, indent=2)
+    model_dir = resolve_model(args.model, Workspace.resolve(args.workspace))
+    meta = ModelMeta.load(model_dir)
+    # A causal LM pre-trained from scratch is saved as a causal_lm but scored on plain text.
+    task = get_task(str(meta.extra.get("trained_as", meta.task)), key="llmline_model.json: task")
+    options = ReadOptions(format=args.format, text_col=args.text_col,
+                          label_col=args.label_col, pair_col=args.pair_col)  # fmt: skip
+    rows = task.read_file(args.data, options, model_dir)
+    report = task.evaluate(model_dir, rows, EvalOptions(batch_size=args.batch_size))
+    out = {"task": task.name, "rows": report["rows"], "primary": report["primary"],
+           "metrics": report["metrics"]}  # fmt: skip
+    json.dump(out, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
-    console.print(f"[bold]evaluate[/]: accuracy {report['accuracy']:.4f} on {report['rows']} rows")
     return 0

@@ -71,9 +71,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def _check_variants(spec: Any) -> None:
     """Names the spec picks from registries (task, data steps) must exist."""
     from llmline.data.record import DATA_STEPS
-    from llmline.train.heads import load_heads
+    from llmline.tasks import get_task
 
-    load_heads().get(spec.task, key="task")
+    get_task(spec.task)
     for index, step in enumerate(spec.data.steps):
         DATA_STEPS.get(str(step.get("step", "")), key=f"data.steps[{index}].step")
 
@@ -96,10 +96,8 @@ def print_summary(ctx: Any) -> None:
     console.print(f"\n[bold]run[/]: {ctx.run.dir}")
     if "evaluate" in results:
         evaluation = results["evaluate"]["result"]
-        console.print(
-            f"[bold]validation[/]: accuracy {evaluation['accuracy']:.4f}, "
-            f"macro-F1 {evaluation['macro_f1']:.4f} ({evaluation['rows']} rows)"
-        )
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in evaluation["metrics"].items())
+        console.print(f"[bold]validation[/]: {shown} ({evaluation['rows']} rows)")
     if "register" in results:
         registered = results["register"]["result"]
         ref = f"models:/{registered['name']}/{registered['version']}"

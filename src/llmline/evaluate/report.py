@@ -31,9 +31,12 @@ def classification_report(
     }
     present = [label for label in labels if per_class[label]["support"] > 0]
     macro_f1 = sum(per_class[label]["f1"] for label in present) / max(len(present), 1)
+    accuracy = round(float(accuracy_score(gold, predicted)), 4)
     return {
         "rows": len(gold),
-        "accuracy": round(float(accuracy_score(gold, predicted)), 4),
+        "metrics": {"accuracy": accuracy, "macro_f1": round(macro_f1, 4)},
+        "primary": "accuracy",
+        "accuracy": accuracy,
         "macro_f1": round(macro_f1, 4),
         "per_class": per_class,
         "labels": labels,
@@ -41,18 +44,40 @@ def classification_report(
     }
 
 
-def check_gates(report: dict[str, Any], gates: GateSpec) -> list[dict[str, Any]]:
-    """One verdict per configured gate: name, threshold, actual value, passed."""
+def check_gates(metrics: dict[str, Any], gates: Sequence[GateSpec]) -> list[dict[str, Any]]:
+    """One verdict per gate: its name (min_METRIC / max_METRIC), threshold, actual, passed.
+
+    The spec validated that every gate names a metric of the task; a metric missing from the
+    report anyway (an evaluator bug) fails its gate rather than passing silently.
+    """
     verdicts = []
-    for metric, threshold in (("accuracy", gates.min_accuracy), ("macro_f1", gates.min_macro_f1)):
-        if threshold is None:
-            continue
-        actual = float(report[metric])
+    for gate in gates:
+        actual = metrics.get(gate.metric)
+        value = float("nan") if actual is None else float(actual)
+        passed = actual is not None and (
+            value >= gate.threshold if gate.kind == "min" else value <= gate.threshold
+        )
         verdicts.append(
-            {"gate": f"min_{metric}", "threshold": threshold, "actual": actual,
-             "passed": actual >= threshold}
+            {"gate": f"{gate.kind}_{gate.metric}", "metric": gate.metric, "kind": gate.kind,
+             "threshold": gate.threshold, "actual": value, "passed": passed}
         )  # fmt: skip
     return verdicts
+
+
+def attach_gates(report: dict[str, Any], gates: Sequence[GateSpec]) -> dict[str, Any]:
+    """The report with its gate verdicts and whether all passed."""
+    report["gates"] = check_gates(report["metrics"], gates)
+    report["passed"] = all(g["passed"] for g in report["gates"])
+    return report
+
+
+def gate_lines(report: dict[str, Any]) -> list[str]:
+    """One markdown bullet per gate verdict of the report."""
+    return [
+        f"- gate {g['gate']}: {g['actual']:.4f} vs {g['threshold']} — "
+        + ("pass" if g["passed"] else "FAIL")
+        for g in report.get("gates") or []
+    ]
 
 
 def write_report(report: dict[str, Any], out_dir: Path) -> None:

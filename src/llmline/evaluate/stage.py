@@ -1,19 +1,22 @@
-"""Evaluate a saved model on a labelled file and decide its gates."""
+"""Evaluate a saved model with its task's evaluator and decide the spec's gates."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmline.console import console
-from llmline.data.stage import read_snapshot
 from llmline.errors import DataError
-from llmline.evaluate.report import check_gates, classification_report, write_report
+from llmline.evaluate.report import attach_gates, classification_report
 from llmline.models.predictor import Predictor
-from llmline.spec import GateSpec
+
+if TYPE_CHECKING:
+    from llmline.spec import PipelineSpec
 
 
 def evaluate_texts(predictor: Predictor, texts: list[str], gold: list[str]) -> dict[str, Any]:
+    """Classification scores of a predictor on labelled texts (also used by optimize and the
+    retrain loop, which compare classifiers)."""
     if not texts:
         raise DataError("nothing to evaluate: the data has no rows", fix="check the data file")
     predictions = [p["label"] for p in predictor.predict(texts)]
@@ -22,17 +25,19 @@ def evaluate_texts(predictor: Predictor, texts: list[str], gold: list[str]) -> d
 
 
 def evaluate_snapshot(
-    predictor: Predictor, snapshot: Path, gates: GateSpec, out_dir: Path
+    spec: PipelineSpec, model_dir: Path, snapshot: Path, out_dir: Path
 ) -> dict[str, Any]:
-    """Score the validation snapshot, attach gate verdicts, write report.{json,md} + plot."""
-    texts, gold = read_snapshot(snapshot)
-    report = evaluate_texts(predictor, texts, [str(g) for g in gold])
-    report["gates"] = check_gates(report, gates)
-    report["passed"] = all(g["passed"] for g in report["gates"])
-    write_report(report, out_dir)
-    verdict = "all gates pass" if report["passed"] else "a gate FAILED"
-    console.print(
-        f"[bold]evaluate[/]: accuracy {report['accuracy']:.4f}, macro-F1 "
-        f"{report['macro_f1']:.4f} on {report['rows']} rows — {verdict}"
-    )
+    """Score the validation snapshot with the task's evaluator, attach the gate verdicts,
+    write the task's report files."""
+    from llmline.tasks import EvalOptions, get_task
+
+    task = get_task(spec.task)
+    options = EvalOptions(batch_size=spec.evaluate.batch_size, seed=spec.seed)
+    report = task.evaluate(model_dir, task.read_snapshot(snapshot), options)
+    attach_gates(report, spec.evaluate.gates)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    task.write_report(report, out_dir)
+    if report["gates"]:
+        verdict = "all gates pass" if report["passed"] else "a gate FAILED"
+        console.print(f"[bold]evaluate[/]: {verdict}")
     return report

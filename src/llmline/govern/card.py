@@ -156,10 +156,9 @@ def header(facts: dict[str, Any], card: CardSpec) -> str:
             dataset_type="llmline-validation-split",
             dataset_name=f"{spec['name']} validation",
             metric_type=metric,
-            metric_value=float(evaluation[metric]),
+            metric_value=float(value),
         )
-        for metric in ("accuracy", "macro_f1")
-        if metric in evaluation
+        for metric, value in _task_metrics(evaluation).items()
     ]
     data = ModelCardData(
         language=languages,
@@ -256,16 +255,18 @@ def _pii_summary(data: dict[str, Any]) -> str:
     return json.dumps(found, sort_keys=True) if found else "no redaction step ran"
 
 
+def _task_metrics(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The task's own metrics (reports before them had accuracy and macro-F1 at the top)."""
+    if isinstance(evaluation.get("metrics"), dict):
+        return dict(evaluation["metrics"])
+    return {k: evaluation[k] for k in ("accuracy", "macro_f1") if k in evaluation}
+
+
 def _evaluation_section(evaluation: dict[str, Any]) -> list[str]:
     if not evaluation:
         return ["## Evaluation", "", "No evaluation report.", ""]
-    lines = [
-        "## Evaluation",
-        "",
-        f"Validation split, {evaluation.get('rows')} rows: accuracy "
-        f"**{evaluation.get('accuracy')}**, macro-F1 **{evaluation.get('macro_f1')}**.",
-        "",
-    ]
+    shown = ", ".join(f"{k} **{v}**" for k, v in _task_metrics(evaluation).items())
+    lines = ["## Evaluation", "", f"Validation split, {evaluation.get('rows')} rows: {shown}.", ""]
     for gate in evaluation.get("gates") or []:
         lines.append(
             f"- gate {gate['gate']}: {gate['actual']:.4f} vs {gate['threshold']} — "

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmline.errors import ModelError, ServeError
-from llmline.models.classifier import MODEL_META
+from llmline.models.meta import MODEL_META
 
 if TYPE_CHECKING:
     from llmline.models.predictor import Predictor

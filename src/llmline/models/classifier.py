@@ -7,41 +7,16 @@ pooled, L2-normalised head can also start from a linear probe fitted on frozen e
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmline.errors import ModelError
+from llmline.models.meta import ModelMeta
 
 if TYPE_CHECKING:
     import torch
 
-MODEL_META = "llmline_model.json"
 HEAD_FILE = "head.safetensors"
-
-
-@dataclass
-class ClassifierMeta:
-    """What a saved classifier needs besides its weights, stored as llmline_model.json."""
-
-    labels: list[str]
-    pooling: str = "mean"
-    normalize: bool = True
-    max_length: int = 128
-    task: str = "classification"
-    base_model: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def save(self, directory: Path) -> None:
-        (directory / MODEL_META).write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
-
-    @classmethod
-    def load(cls, directory: Path) -> ClassifierMeta:
-        path = directory / MODEL_META
-        if not path.exists():
-            raise ModelError(f"{directory} has no {MODEL_META}", fix="point at a llmline model")
-        return cls(**json.loads(path.read_text(encoding="utf-8")))
 
 
 def pool(
@@ -58,7 +33,7 @@ def pool(
 
 
 def build_classifier(
-    encoder: Any, meta: ClassifierMeta, *, label_smoothing: float = 0.0, head_dropout: float = 0.0,
+    encoder: Any, meta: ModelMeta, *, label_smoothing: float = 0.0, head_dropout: float = 0.0,
     class_weights: list[float] | None = None,
 ) -> Any:  # fmt: skip
     """Wrap an HF encoder (AutoModel) with pooling and a linear head, as an nn.Module.
@@ -165,7 +140,7 @@ def load_classifier(directory: Path) -> tuple[Any, Any]:
     from safetensors.torch import load_file
     from transformers import AutoModel, AutoTokenizer
 
-    meta = ClassifierMeta.load(directory)
+    meta = ModelMeta.load(directory)
     if not (directory / HEAD_FILE).exists():
         raise ModelError(f"{directory} has no {HEAD_FILE}", fix="re-export the model")
     from llmline.models.adapters import load_body

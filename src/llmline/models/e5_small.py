@@ -138,12 +138,12 @@ def _tokenizer(path: Path, pieces: list[str], max_length: int) -> Any:
 def write_metadata(directory: Path) -> None:
     """llmline_encoder.json (prefixes, pooling), llmline_model.json (task embedding) and the
     README.md whose front matter the model card reads the licence from."""
-    from llmline.models.classifier import ClassifierMeta
     from llmline.models.encoding import write_encoder_info
+    from llmline.models.meta import ModelMeta
     from llmline.models.packaged import write_model_card
 
     write_encoder_info(directory, pooling="mean", prefixes=PREFIXES)
-    meta = ClassifierMeta(
+    meta = ModelMeta(
         labels=[], pooling="mean", normalize=True, max_length=512, task="embedding",
         base_model=REFERENCE, extra={"prefixes": PREFIXES, "packaged": REFERENCE},
     )  # fmt: skip

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llmline.models.predictor import PREDICTORS, Predictor, encoded_chunks
+from llmline.models.predictor import encoded_chunks
 
 
 def embed_texts(predictor: Any, texts: Sequence[str]) -> list[list[float]]:
@@ -84,8 +84,12 @@ class EncoderPredictor:
 
 
 def _sentence_transformers_settings(directory: Path) -> tuple[str, str]:
-    """(pooling, prefix) from a sentence-transformers layout; ("mean", "") without one."""
-    pooling, prefix = "mean", ""
+    """(pooling, prefix) from a sentence-transformers layout or llmline_encoder.json (E5's
+    `query: `, the prefix its authors give for symmetric tasks); ("mean", "") without either."""
+    from llmline.models.encoding import encoder_info, encoder_prefixes
+
+    pooling = str(encoder_info(directory).get("pooling", "mean"))
+    prefix = encoder_prefixes(directory).get("query", "")
     pooling_file = directory / "1_Pooling" / "config.json"
     if pooling_file.exists():
         config = json.loads(pooling_file.read_text(encoding="utf-8"))
@@ -107,8 +111,3 @@ def load_encoder(directory: Path) -> EncoderPredictor:
     pooling, prefix = _sentence_transformers_settings(directory)
     limits = [getattr(model.config, "max_position_embeddings", 512), tokenizer.model_max_length]
     return EncoderPredictor(model, tokenizer, pooling, prefix, max_length=min(512, *limits))
-
-
-@PREDICTORS.register("embedding")
-def _load_embedding(directory: Path) -> Predictor:
-    return load_encoder(directory)

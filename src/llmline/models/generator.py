@@ -1,6 +1,6 @@
 """Causal-LM inference: chat and plain completions, batched or streamed token by token.
 
-Registered in PREDICTORS as `causal_lm`; the OpenAI-compatible routes, `llmline predict` and
+The `causal_lm` task's predictor; the OpenAI-compatible routes, `llmline predict` and
 the instruction-tuning evaluation all go through `Generator`, so they decode the same way.
 """
 
@@ -10,10 +10,9 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from llmline.models.classifier import MODEL_META, ClassifierMeta
-from llmline.models.predictor import PREDICTORS, Predictor
+from llmline.models.meta import MODEL_META, ModelMeta
 from llmline.spec import GenerationSpec
 
 
@@ -29,7 +28,7 @@ class Generation:
 class Generator:
     model: Any
     tokenizer: Any
-    meta: ClassifierMeta
+    meta: ModelMeta
     settings: GenerationSpec = field(default_factory=lambda: GenerationSpec.model_validate({}))
     task: str = "causal_lm"
     labels: list[str] = field(default_factory=list)
@@ -150,9 +149,9 @@ def load_generator(directory: Path) -> Generator:
 
     from llmline.models.adapters import load_body
 
-    # A converted packaged model (no llmline_model.json) is a plain chat model.
-    plain = ClassifierMeta(labels=[], pooling="none", normalize=False, task="causal_lm")
-    meta = ClassifierMeta.load(directory) if (directory / MODEL_META).exists() else plain
+    # A causal LM saved without llmline_model.json (a plain HF directory) is a chat model.
+    plain = ModelMeta(labels=[], pooling="none", normalize=False, task="causal_lm")
+    meta = ModelMeta.load(directory) if (directory / MODEL_META).exists() else plain
     model = load_body(directory, AutoModelForCausalLM)
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(directory)
@@ -160,8 +159,3 @@ def load_generator(directory: Path) -> Generator:
         tokenizer.pad_token = tokenizer.eos_token
     settings = GenerationSpec.model_validate(meta.extra.get("generation", {}))
     return Generator(model, tokenizer, meta, settings)
-
-
-@PREDICTORS.register("causal_lm")
-def _load_causal_lm(directory: Path) -> Predictor:
-    return cast(Predictor, load_generator(directory))

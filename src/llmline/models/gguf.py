@@ -54,13 +54,13 @@ def write_chat_meta(
     """llmline_model.json of a packaged chat model: task causal_lm with its decoding settings,
     so `serve` offers /v1/chat/completions and `predict` answers turns without a training run."""
     from llmline.lineage import write_text_atomic
-    from llmline.models.classifier import MODEL_META, ClassifierMeta
+    from llmline.models.meta import MODEL_META, ModelMeta
     from llmline.spec import GenerationSpec
 
     if if_missing and (directory / MODEL_META).exists():
         return
     settings = GenerationSpec.model_validate(generation).model_dump()
-    meta = ClassifierMeta(
+    meta = ModelMeta(
         labels=[], pooling="none", normalize=False, max_length=2048, task="causal_lm",
         base_model=reference, extra={"generation": settings, "packaged": reference},
     )  # fmt: skip

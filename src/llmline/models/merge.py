@@ -14,7 +14,8 @@ from typing import Any
 
 from llmline.errors import ModelError
 from llmline.models.adapters import BASE_FILE, is_adapter_dir
-from llmline.models.classifier import HEAD_FILE, ClassifierMeta
+from llmline.models.classifier import HEAD_FILE
+from llmline.models.meta import ModelMeta
 
 PROBE_TEXTS = (
     "Where is the card I ordered last week?",
@@ -35,7 +36,7 @@ def merge_adapter(model_dir: Path, output: Path, *, tolerance: float = 1e-4) -> 
     """Write a full (adapter-free) model to output, checked against base + adapter."""
     if not is_adapter_dir(model_dir):
         raise ModelError(f"{model_dir} holds no adapter to merge", fix="point at a PEFT run")
-    meta = ClassifierMeta.load(model_dir)
+    meta = ModelMeta.load(model_dir)
     method = str(meta.extra.get("peft", {}).get("method", ""))
     if method not in MERGEABLE:
         raise ModelError(
@@ -56,7 +57,7 @@ def merge_adapter(model_dir: Path, output: Path, *, tolerance: float = 1e-4) -> 
     return MergeResult(output, diff, tolerance)
 
 
-def _load(model_dir: Path, meta: ClassifierMeta) -> tuple[Any, Any]:
+def _load(model_dir: Path, meta: ModelMeta) -> tuple[Any, Any]:
     if meta.task == "classification":
         from llmline.models.classifier import load_classifier
 
@@ -79,7 +80,7 @@ def _logits(model: Any, tokenizer: Any) -> Any:
     return logits.float().clone()
 
 
-def _merge(model: Any, meta: ClassifierMeta) -> Any:
+def _merge(model: Any, meta: ModelMeta) -> Any:
     """The same model with adapter weights folded into the base (peft merge_and_unload)."""
     if meta.task == "classification":
         model.encoder = model.encoder.merge_and_unload()
@@ -87,7 +88,7 @@ def _merge(model: Any, meta: ClassifierMeta) -> Any:
     return model.merge_and_unload()
 
 
-def _save(model: Any, tokenizer: Any, meta: ClassifierMeta, model_dir: Path, output: Path) -> None:
+def _save(model: Any, tokenizer: Any, meta: ModelMeta, model_dir: Path, output: Path) -> None:
     output.mkdir(parents=True, exist_ok=True)
     if meta.task == "classification":
         model.encoder.save_pretrained(output, safe_serialization=True)
@@ -95,7 +96,7 @@ def _save(model: Any, tokenizer: Any, meta: ClassifierMeta, model_dir: Path, out
     else:
         model.save_pretrained(output, safe_serialization=True)
     tokenizer.save_pretrained(output)
-    merged_meta = ClassifierMeta(**{**meta.__dict__, "extra": dict(meta.extra)})
+    merged_meta = ModelMeta(**{**meta.__dict__, "extra": dict(meta.extra)})
     merged_meta.extra["merged_from"] = {
         "adapter": str(model_dir), "peft": merged_meta.extra.pop("peft", None),
         "base": merged_meta.extra.pop("base", None),

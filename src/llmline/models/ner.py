@@ -1,6 +1,6 @@
 """NER inference: words tagged by their first word piece, IOB2 decoded into character spans.
 
-Registered in PREDICTORS as `ner`, so `llmline predict`, `llmline serve` (POST /v1/ner) and
+The `ner` task's predictor, so `llmline predict`, `llmline serve` (POST /v1/ner) and
 the evaluate stage load it from any saved token-classification model (full or adapter).
 """
 
@@ -10,10 +10,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from llmline.models.classifier import ClassifierMeta
-from llmline.models.predictor import PREDICTORS, Predictor
+from llmline.models.meta import ModelMeta
 
 # CoNLL-like words: runs of word characters (keeping inner - ' . as in 1996-08-22, U.S, o'clock)
 # or single punctuation marks. Used for span inputs and for raw text at prediction time.
@@ -38,7 +37,7 @@ def label_config(tags: list[str]) -> dict[str, Any]:
 class NerPredictor:
     model: Any
     tokenizer: Any
-    meta: ClassifierMeta
+    meta: ModelMeta
     batch_size: int = 32
     task: str = "ner"
 
@@ -130,12 +129,7 @@ def load_ner_predictor(directory: Path) -> NerPredictor:
 
     from llmline.models.adapters import load_body
 
-    meta = ClassifierMeta.load(directory)
+    meta = ModelMeta.load(directory)
     model = load_body(directory, AutoModelForTokenClassification, **label_config(meta.labels))
     model.eval()
     return NerPredictor(model, AutoTokenizer.from_pretrained(directory), meta)
-
-
-@PREDICTORS.register("ner")
-def _load_ner(directory: Path) -> Predictor:
-    return cast(Predictor, load_ner_predictor(directory))

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from llmline.errors import ModelError
-from llmline.models.classifier import MODEL_META, ClassifierMeta
+from llmline.models.meta import MODEL_META, ModelMeta
 from llmline.models.predictor import encoded_chunks, top_k_results
 
 ONNX_FILE = "model.onnx"
@@ -44,7 +44,7 @@ class OnnxClassifierPredictor:
 
     session: Any
     tokenizer: Any
-    meta: ClassifierMeta
+    meta: ModelMeta
     batch_size: int = 64
     task: str = "classification"
 
@@ -105,5 +105,5 @@ def load_onnx_predictor(
     return OnnxClassifierPredictor(
         onnx_session(directory / ONNX_FILE, options),
         AutoTokenizer.from_pretrained(directory),
-        ClassifierMeta.load(directory),
+        ModelMeta.load(directory),
     )

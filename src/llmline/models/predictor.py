@@ -1,18 +1,18 @@
 """Batched inference over a saved model, shared by `predict`, `evaluate` and the service.
 
-Each model task registers a loader here, so the service and the batch tools need no change
-when a task (NER, generation) is added.
+Each task (`llmline.tasks`) names its predictor loader, so the service and the batch tools
+need no change when a task is added; `load_predictor` dispatches on the saved model's task.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from llmline.models.classifier import MODEL_META, ClassifierMeta, load_classifier
-from llmline.variants import Registry
+from llmline.models.classifier import load_classifier
+from llmline.models.meta import MODEL_META, ModelMeta
 
 
 class Predictor(Protocol):
@@ -22,15 +22,6 @@ class Predictor(Protocol):
     def labels(self) -> list[str]: ...
 
     def predict(self, texts: Sequence[str], *, top_k: int = 1) -> list[dict[str, Any]]: ...
-
-
-PredictorLoader = Callable[[Path], Predictor]
-PREDICTORS: Registry[PredictorLoader] = Registry("model task")
-BUILTIN_PREDICTOR_MODULES = (
-    "llmline.models.ner",
-    "llmline.models.generator",
-    "llmline.models.embedding",
-)
 
 
 def length_chunks(texts: Sequence[str], max_size: int, spread: float = 1.25) -> list[list[int]]:
@@ -72,7 +63,7 @@ class ClassifierPredictor:
 
     model: Any
     tokenizer: Any
-    meta: ClassifierMeta
+    meta: ModelMeta
     batch_size: int = 64
     task: str = "classification"
 
@@ -117,18 +108,21 @@ def top_k_results(probs: Any, labels: list[str], top_k: int) -> list[dict[str, A
     return results
 
 
-@PREDICTORS.register("classification")
-def _load_classification(directory: Path) -> Predictor:
+def load_classification_predictor(directory: Path) -> Predictor:
     model, tokenizer = load_classifier(directory)
-    return ClassifierPredictor(model, tokenizer, ClassifierMeta.load(directory))
+    return ClassifierPredictor(model, tokenizer, ModelMeta.load(directory))
 
 
 def load_predictor(directory: Path) -> Predictor:
-    """Load whichever task the directory's llmline_model.json (or HF config) names."""
-    import importlib
-
+    """Load whichever task the directory's llmline_model.json (or, without one, its HF config)
+    names. A bare sentence encoder (a packaged encoder, `BertModel` and kin) is served by
+    `EncoderPredictor` for /v1/embeddings; every trained model by its task's loader."""
     from llmline.models.backend import infer_task
+    from llmline.tasks import get_task
 
-    for module in BUILTIN_PREDICTOR_MODULES:  # task predictors register themselves on import
-        importlib.import_module(module)
-    return PREDICTORS.get(infer_task(directory), key=f"{directory / MODEL_META}: task")(directory)
+    task = infer_task(directory)
+    if task == "embedding":
+        from llmline.models.embedding import load_encoder
+
+        return load_encoder(directory)
+    return get_task(task, key=f"{directory / MODEL_META}: task").load_predictor(directory)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from llmline.models.classifier import ClassifierMeta
+from llmline.models.meta import ModelMeta
 from llmline.models.onnx_runtime import ONNX_FILE, onnx_session, require_onnxruntime
 
 _EXPORT_OPSET = 17
@@ -76,7 +76,7 @@ def export_onnx(model_dir: Path, out_dir: Path, *, int8: bool) -> Path:
     for leftover in (exported, fused):
         leftover.unlink(missing_ok=True)
     tokenizer.save_pretrained(out_dir)
-    meta = ClassifierMeta.load(model_dir)
+    meta = ModelMeta.load(model_dir)
     fusion = "fused" if fused != exported else "unfused"
     meta.extra = {
         **meta.extra,

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from llmline.models.backend import DYNAMIC_INT8, QUANTIZATION_KEY
-from llmline.models.classifier import ClassifierMeta
+from llmline.models.meta import ModelMeta
 from llmline.optimize.methods import OPTIMIZE_METHODS, OptimizeInputs
 
 
 @OPTIMIZE_METHODS.register(DYNAMIC_INT8)
 def dynamic_int8(inputs: OptimizeInputs, out_dir: Path) -> Path:
     shutil.copytree(inputs.model_dir, out_dir, dirs_exist_ok=True)
-    meta = ClassifierMeta.load(out_dir)
+    meta = ModelMeta.load(out_dir)
     meta.extra = {**meta.extra, QUANTIZATION_KEY: DYNAMIC_INT8}
     meta.save(out_dir)
     return out_dir

@@ -144,6 +144,9 @@ def explain(model: type[BaseModel] = PipelineSpec, prefix: str = "") -> list[str
     lines = []
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
+        if model is PipelineSpec and name == "task_config":
+            lines.extend(_explain_task_configs(key))
+            continue
         nested = _nested_model(field.annotation)
         if nested is not None:
             lines.extend(explain(nested, prefix=f"{key}."))
@@ -158,3 +161,16 @@ def explain(model: type[BaseModel] = PipelineSpec, prefix: str = "") -> list[str
         if extra is not None:
             lines.extend(extra(name, key))
     return lines
+
+
+def _explain_task_configs(key: str) -> list[str]:
+    """The task_config keys of every registered task, each marked with its task."""
+    from llmline.tasks import load_tasks
+
+    registry = load_tasks()
+    lines = []
+    for name in registry:
+        lines += [
+            f"{line}  [task {name}]" for line in explain(registry.get(name).config, f"{key}.")
+        ]
+    return lines or [f"{key}  (default {{}})  no task has task-only settings"]

@@ -68,7 +68,8 @@ class HpoSpec(StrictModel):
 
     trials: int = Field(10, gt=0, description="Trial budget.")
     metric: str = Field(
-        "accuracy", description="Evaluation metric to optimise (e.g. accuracy, macro_f1)."
+        "accuracy",
+        description="A metric of the task's evaluation to optimise (e.g. accuracy, entity_f1).",
     )
     direction: Literal["maximize", "minimize"] = "maximize"
     pruning: bool = Field(True, description="Stop unpromising trials early (median pruner).")
@@ -125,7 +126,7 @@ class PretrainSpec(StrictModel):
     sample_prompts: list[str] = Field(
         default_factory=lambda: ["The "],
         description="causal_lm_pretrain: prompts continued after training (samples.json); "
-        "decoding follows train.generation.",
+        "decoding follows task_config.generation.",
     )
 
     @model_validator(mode="after")
@@ -135,8 +136,24 @@ class PretrainSpec(StrictModel):
         return self
 
 
+# Keys that sat in `train` before each task got its own `task_config` block.
+MOVED_TO_TASK_CONFIG = ("label_all_tokens", "generation", "pretrain")
+
+
 class TrainSpec(StrictModel):
     """Fine-tuning hyper-parameters; defaults are the ones that worked on Banking77."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            moved = [k for k in MOVED_TO_TASK_CONFIG if k in value]
+            if moved:
+                raise ValueError(
+                    f"{', '.join(moved)} moved from train to task_config (settings only some "
+                    f"tasks have): write task_config: {{{moved[0]}: ...}}"
+                )
+        return value
 
     base_model: str = Field(
         "packaged:minilm",
@@ -204,18 +221,11 @@ class TrainSpec(StrictModel):
     metric_for_best: str | None = Field(
         None, description="Validation metric that picks the best checkpoint; null: the task's."
     )
-    label_all_tokens: bool = Field(
-        False, description="NER: label every word piece, not only the first of each word."
-    )
     max_minutes: float | None = Field(
         None,
         gt=0,
         description="Time budget: stop, evaluate and keep the best checkpoint "
         "once training has run this long.",
-    )
-    generation: GenerationSpec = Field(default_factory=GenerationSpec)
-    pretrain: PretrainSpec | None = Field(
-        None, description="Pre-training settings (tasks mlm, causal_lm_pretrain); null: defaults."
     )
     distributed: DistributedSpec | None = Field(
         None, description="Train data-parallel on several workers; null trains in this process."

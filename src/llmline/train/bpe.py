@@ -34,7 +34,7 @@ def train_bpe(texts: Iterable[str], *, vocab_size: int, min_frequency: int, max_
     if bpe.get_vocab_size() <= 257:
         raise DataError(
             "the training text is too small to learn any BPE merge",
-            fix="give more text, or lower train.pretrain.min_frequency",
+            fix="give more text, or lower task_config.pretrain.min_frequency",
         )
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=bpe._tokenizer,  # the Tokenizer inside the convenience wrapper

@@ -1,7 +1,7 @@
-"""Training controls shared by every head: freezing, PEFT adapters, early stopping, arguments.
+"""Training controls fit() applies to every task: freezing, PEFT adapters, callbacks.
 
-Each head builds its model, then calls these so `train.freeze`, `train.peft` and
-`train.early_stopping_patience` mean the same thing for classification, NER and causal LMs.
+So `train.freeze`, `train.peft` and `train.early_stopping_patience` mean the same thing for
+classification, NER, causal LMs and whatever task comes next.
 """
 
 from __future__ import annotations
@@ -9,13 +9,15 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmline.console import console
 from llmline.errors import SpecError
 from llmline.spec import FreezeSpec, PeftSpec, PipelineSpec, TrainSpec
 from llmline.variants import Registry
+
+if TYPE_CHECKING:
+    from llmline.train.fit import Prepared
 
 PeftConfigFn = Any  # (PeftSpec, task_type: str) -> peft.PeftConfig
 PEFT_METHODS: Registry[PeftConfigFn] = Registry("peft method")
@@ -65,10 +67,38 @@ def _prompt(cfg: PeftSpec, task_type: str, total_steps: int) -> Any:
     return PromptTuningConfig(task_type=task_type, num_virtual_tokens=cfg.virtual_tokens)
 
 
+def adapt_body(prepared: Prepared, cfg: TrainSpec, *, task_type: str | None, steps: int) -> Any:
+    """Freeze parts of the pretrained body and/or wrap it in a PEFT adapter, in place (a new
+    head always trains). Returns the PEFT-wrapped module, or None without train.peft."""
+    model = prepared.model
+    body = getattr(model, prepared.body) if prepared.body else model
+    apply_freeze(body if prepared.body else getattr(model, "base_model", model), cfg.freeze)
+    if cfg.peft is None or task_type is None:
+        return None
+    wrapped = apply_peft(body, cfg.peft, task_type=task_type, total_steps=steps)
+    if prepared.body:
+        setattr(model, prepared.body, wrapped)
+    else:
+        prepared.model = wrapped
+    return wrapped
+
+
 def apply_peft(model: Any, cfg: PeftSpec, *, task_type: str, total_steps: int) -> Any:
     """Wrap model with the configured adapter; only adapter (and head) parameters train."""
     from peft import get_peft_model
 
+    if (
+        cfg.method == "prefix"
+        and task_type in PREFIX_CHECKED
+        and not accepts_past_key_values(model)
+    ):
+        raise SpecError(
+            f"prefix tuning cannot adapt {type(model).__name__}: its forward takes no "
+            "past_key_values (transformers 5 renamed it), and peft's prefix tuning for this task "
+            "hands its prefix over only through that argument",
+            where="train.peft.method",
+            fix="use prompt (prompt tuning), lora, adalora or ia3 for this model",
+        )
     # Prompt tuning prepends virtual tokens; the per-token heads cut them off their logits
     # (ner: its loss, metrics and predictor), the pooled classifier off its hidden states.
     config = PEFT_METHODS.get(cfg.method, key="train.peft.method")(cfg, task_type, total_steps)
@@ -84,6 +114,26 @@ def apply_peft(model: Any, cfg: PeftSpec, *, task_type: str, total_steps: int) -
     trainable, total = count_parameters(wrapped)
     console.print(f"peft {cfg.method}: {trainable:,} of {total:,} parameters train")
     return wrapped
+
+
+# peft task types whose prefix tuning checks the forward signature for past_key_values, at the
+# first forward pass. The others (CAUSAL_LM, FEATURE_EXTRACTION) pass it through **kwargs, which
+# transformers 5 still maps onto `cache` with a FutureWarning, until 5.40: the tests assert that
+# warning, so the day it turns into an error is seen here first.
+PREFIX_CHECKED = frozenset({"SEQ_CLS", "TOKEN_CLS", "QUESTION_ANS"})
+
+
+def accepts_past_key_values(model: Any) -> bool:
+    """What peft's prefix tuning checks at the first forward, checked before training starts:
+    the model, or its transformer backbone, takes past_key_values."""
+    import inspect
+
+    candidates = [model, getattr(model, "base_model", None)]
+    for candidate in candidates:
+        forward = getattr(candidate, "forward", None)
+        if forward is not None and "past_key_values" in inspect.signature(forward).parameters:
+            return True
+    return False
 
 
 @contextlib.contextmanager
@@ -210,59 +260,6 @@ def _time_budget(minutes: float) -> Any:
     return TimeBudget()
 
 
-def training_arguments(
-    cfg: TrainSpec,
-    output_dir: Path,
-    *,
-    seed: int,
-    metric: str,
-    greater_is_better: bool = True,
-    sampling: str = "random",
-) -> Any:
-    """HF TrainingArguments from the spec: epoch checkpoints, best model kept, bf16/fp16 on CUDA."""
-    import torch
-    from transformers import TrainingArguments
-
-    cuda = torch.cuda.is_available()
-    cadence = "steps" if cfg.eval_steps else "epoch"
-    # Native bf16 needs Ampere or newer (emulated bf16 is slow): older GPUs (T4, V100) get fp16,
-    # which the Trainer runs with loss scaling.
-    bf16 = cuda and torch.cuda.is_bf16_supported(including_emulation=False)
-    return TrainingArguments(
-        output_dir=str(output_dir),
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps or -1,
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.eval_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        learning_rate=cfg.learning_rate,
-        weight_decay=cfg.weight_decay,
-        max_grad_norm=cfg.max_grad_norm or 0.0,
-        warmup_steps=cfg.warmup_ratio,
-        lr_scheduler_type=cfg.scheduler,
-        # HF saves at each evaluation (load_best_model_at_end needs that alignment); the
-        # train.save_steps checkpoints in between come from checkpoints.resumable().
-        eval_strategy=cadence,
-        save_strategy=cadence,
-        eval_steps=cfg.eval_steps,
-        save_steps=cfg.eval_steps or 500,  # 500 is HF's default, unused when saving per epoch
-        save_total_limit=2,  # the best checkpoint and the latest, to resume from
-        load_best_model_at_end=True,
-        metric_for_best_model=cfg.metric_for_best or metric,
-        greater_is_better=greater_is_better,
-        train_sampling_strategy=sampling,
-        logging_steps=20,
-        report_to=[],
-        disable_tqdm=True,
-        seed=seed,
-        data_seed=seed,
-        use_cpu=not cuda,
-        bf16=bf16,
-        fp16=cuda and not bf16,
-        dataloader_num_workers=0,
-    )
-
-
 def best_evaluation(trainer: Any) -> dict[str, Any]:
     """The logged evaluation of the checkpoint that was kept, without evaluating it again
     (a full pass over the validation set is minutes on a CPU); evaluates only if none logged."""
@@ -273,23 +270,3 @@ def best_evaluation(trainer: Any) -> dict[str, Any]:
             return {k: v for k, v in entry.items() if k.startswith("eval_")}
     result: dict[str, Any] = trainer.evaluate()
     return result
-
-
-def build_optimizer(model: Any, cfg: TrainSpec, head_names: tuple[str, ...]) -> Any:
-    """AdamW with discriminative learning rates: head_learning_rate for parameters whose
-    name contains one of head_names, learning_rate for the body; no decay on norms/biases."""
-    import torch
-
-    head_lr = cfg.head_learning_rate or cfg.learning_rate
-    groups: dict[tuple[float, float], list[Any]] = {}
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        is_head = any(part in name for part in head_names)
-        lr = head_lr if is_head else cfg.learning_rate
-        no_decay = param.ndim < 2 or "LayerNorm" in name or "norm" in name.lower()
-        decay = 0.0 if no_decay or is_head else cfg.weight_decay
-        groups.setdefault((lr, decay), []).append(param)
-    return torch.optim.AdamW(
-        [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()]
-    )

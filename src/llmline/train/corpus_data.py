@@ -158,3 +158,12 @@ def _require_text(texts: list[str], source: SourceSpec, split: str) -> None:
 def read_texts(snapshot: Path) -> list[str]:
     """The texts of a corpus snapshot, in order."""
     return read_snapshot(snapshot)[0]
+
+
+def read_corpus_file(source: SourceSpec, *, key: str) -> list[str]:
+    """The non-empty texts of a file or directory, read as the data stage reads a corpus
+    (a plain .txt file is one document), without cleaning steps: for scoring a file as it is."""
+    from llmline.spec import DataSpec
+
+    data = DataSpec(source=source)
+    return [r.text for r in _read(source, data, key) if r.text and r.text.strip()]

@@ -1,10 +1,10 @@
-"""`train.distributed`: the same task head trained data-parallel on N workers.
+"""`train.distributed`: the same task trained data-parallel on N workers.
 
-The chain stays one process; only the train stage fans out. Every worker runs the head's own
-train function. HF Trainer finds the torch.distributed group the launcher set up (RANK,
+The chain stays one process; only the train stage fans out. Every worker runs the same
+`fit.train_task`. HF Trainer finds the torch.distributed group the launcher set up (RANK,
 WORLD_SIZE, MASTER_ADDR) and wraps the model in DDP: each worker takes `train.batch_size` rows
 per step, gradients are averaged, and an epoch takes 1/N of the steps. Rank 0 alone writes the
-model (the heads check `trainer.is_world_process_zero()`) and `distributed/result.json`, which
+model (`train_task` checks `trainer.is_world_process_zero()`) and `distributed/result.json`, which
 the driver reads back as the stage's TrainResult.
 
 - `backend: ray` runs the workers as a Ray Train `TorchTrainer` (gloo on CPU, NCCL on GPU), on
@@ -34,7 +34,7 @@ from llmline.data.stage import DataArtifact
 from llmline.errors import SpecError
 from llmline.lineage import write_json_atomic
 from llmline.spec import DistributedSpec, PipelineSpec
-from llmline.train.heads import TrainResult, load_heads
+from llmline.train.fit import TrainResult, train_task
 from llmline.variants import Registry
 from llmline.workspace import Workspace
 
@@ -44,11 +44,10 @@ LaunchFn = Callable[[PipelineSpec, DataArtifact, Path, Workspace], str]
 LAUNCHERS: Registry[LaunchFn] = Registry("distributed backend")
 
 
-def train_head(
+def train_model(
     spec: PipelineSpec, data: DataArtifact, out_dir: Path, workspace: Workspace
 ) -> TrainResult:
-    """Train the spec's task head here, or on the workers `train.distributed` names."""
-    train = load_heads().get(spec.task, key="task")
+    """Train the spec's task here, or on the workers `train.distributed` names."""
     cfg = spec.train.distributed
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise SpecError(
@@ -59,12 +58,12 @@ def train_head(
             "{backend: accelerate, workers: N}",
         )
     if cfg is None:
-        return train(spec, data, out_dir, workspace)
+        return train_task(spec, data, out_dir, workspace)
     from llmline.train.hpo import ACTIVE_TRIAL
 
     if ACTIVE_TRIAL.get() is not None:  # trial pruning needs the Trainer in this process
         console.print("[dim]hpo: trials train in this process; train.distributed is ignored[/]")
-        return train(spec, data, out_dir, workspace)
+        return train_task(spec, data, out_dir, workspace)
     return launch(spec, data, out_dir, workspace, cfg)
 
 
@@ -95,7 +94,7 @@ def launch(
 def run_worker(
     spec: PipelineSpec, data: DataArtifact, out_dir: Path, workspace: Workspace
 ) -> TrainResult | None:
-    """One worker: train the head; rank 0 writes result.json, any rank a user error it met."""
+    """One worker: train the task; rank 0 writes result.json, any rank a user error it met."""
     rank = int(os.environ.get("RANK", "0"))
     if rank != 0:  # the driver shows rank 0's output only
         from transformers.utils import logging as hf_logging
@@ -104,7 +103,7 @@ def run_worker(
         hf_logging.disable_progress_bar()
     result_path = out_dir / SCRATCH / "result.json"
     try:
-        result = load_heads().get(spec.task, key="task")(spec, data, out_dir, workspace)
+        result = train_task(spec, data, out_dir, workspace)
     except errors.LlmlineError as exc:  # any rank: the launcher may stop the others first
         error = {"kind": type(exc).__name__, "what": exc.what, "where": exc.where,
                  "fix": exc.fix}  # fmt: skip

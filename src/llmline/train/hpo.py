@@ -96,7 +96,7 @@ def search(spec: PipelineSpec, workspace: Workspace, *, trials: int | None = Non
             ctx = run_chain(candidate, workspace, until="evaluate")
         finally:
             ACTIVE_TRIAL.reset(token)
-        value = float(ctx.results["evaluate"]["result"][cfg.metric])
+        value = float(ctx.results["evaluate"]["result"]["metrics"][cfg.metric])
         console.print(f"hpo trial {trial.number}: {cfg.metric} {value:.4f} with {params}")
         return value
 

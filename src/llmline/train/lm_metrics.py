@@ -1,6 +1,6 @@
 """Language-model scores: cross-entropy, perplexity and token accuracy on held-out tokens.
 
-Both pre-training heads report the same numbers so one gate reads them: `perplexity` (exp of
+Both pre-training tasks report the same numbers: `perplexity` (exp of
 the mean loss per predicted token), `accuracy` (top-1 token accuracy) and `macro_f1` (F1
 averaged over the token types present, so rare tokens weigh as much as "the").
 """
@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from llmline.console import progress_bar
-from llmline.spec import GateSpec
 
 IGNORE = -100  # label the loss skips (HF convention)
 MAX_LOSS = 50.0  # exp() of more overflows; a random model starts near ln(vocab) anyway
@@ -67,26 +66,9 @@ def token_scores(
     }
 
 
-def lm_gates(report: dict[str, Any], gates: GateSpec) -> list[dict[str, Any]]:
-    """The accuracy/macro-F1 gates plus max_perplexity, as promotion-gate verdicts."""
-    from llmline.evaluate.report import check_gates
-
-    verdicts = check_gates(report, gates)
-    if gates.max_perplexity is not None:
-        actual = float(report["perplexity"])
-        verdicts.append(
-            {
-                "gate": "max_perplexity",
-                "threshold": gates.max_perplexity,
-                "actual": actual,
-                "passed": actual <= gates.max_perplexity,
-                "kind": "max",
-            }
-        )
-    return verdicts
-
-
 def lm_report_markdown(report: dict[str, Any], title: str) -> str:
+    from llmline.evaluate.report import gate_lines
+
     before = report.get("perplexity_before")
     lines = [
         f"# {title}",
@@ -96,11 +78,7 @@ def lm_report_markdown(report: dict[str, Any], title: str) -> str:
         + (f" (before training: {before:.3f})" if before is not None else ""),
         f"- token accuracy (top-1): {report['accuracy']:.4f}",
         f"- token macro-F1 (over token types present): {report['macro_f1']:.4f}",
-        *[
-            f"- gate {g['gate']}: {g['actual']:.4f} vs {g['threshold']} — "
-            + ("pass" if g["passed"] else "FAIL")
-            for g in report["gates"]
-        ],
+        *gate_lines(report),
     ]
     for sample in report.get("samples") or []:
         lines += [

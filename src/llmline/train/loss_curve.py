@@ -1,8 +1,8 @@
-"""The loss curve of a language-model run: train and validation loss per step, JSON and PNG.
+"""The loss curve of a run: train and validation loss per step, JSON and PNG, for every task.
 
-Pre-training is judged by its curve rather than by one number: the train loss says whether it
-learns, the validation loss (and its perplexity) whether it generalises. The evaluation before
-the first step is the curve's step-0 point, the "before" of before/after.
+A run is judged by its curve as much as by one number: the train loss says whether it learns,
+the validation loss (and, for language models, its perplexity) whether it generalises. When the
+task evaluates before the first step, that evaluation is the curve's step-0 point.
 """
 
 from __future__ import annotations
@@ -11,46 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from llmline.lineage import atomic_path, write_json_atomic
-from llmline.spec import PretrainSpec
 from llmline.train.lm_metrics import perplexity
 
 
-def lm_schedule(args: Any, pretrain: PretrainSpec) -> Any:
-    """Log the training loss every log_every steps: the curve's train points (its validation
-    points are the evaluations, per epoch or every train.eval_steps)."""
-    args.logging_steps = pretrain.log_every
-    return args
-
-
-def train_with_curve(trainer: Any, resume: str | None) -> tuple[Any, dict[str, Any]]:
-    """Evaluate before the first step (the curve's step 0), train, resuming where a checkpoint
-    says, and keep the best evaluation: the train output and the loss and perplexity metrics
-    both pre-training tasks report."""
-    from llmline.train import controls
-    from llmline.train.progress import use_rich_progress
-
-    use_rich_progress(trainer)
-    initial = trainer.evaluate()["eval_loss"]
-    output = trainer.train(resume_from_checkpoint=resume)
-    best = controls.best_evaluation(trainer)
-    return output, {
-        "train_loss": output.training_loss,
-        **best,
-        "eval_perplexity": perplexity(best["eval_loss"]),
-        "initial_eval_loss": initial,
-        "initial_perplexity": perplexity(initial),
-    }
-
-
-def curve_points(log_history: list[dict[str, Any]], initial_loss: float) -> dict[str, Any]:
+def curve_points(log_history: list[dict[str, Any]], initial_loss: float | None) -> dict[str, Any]:
     """{"train": [{step, loss}], "validation": [{step, loss, perplexity}]} from HF's log."""
     train = [{"step": e["step"], "loss": e["loss"]} for e in log_history if "loss" in e]
-    validation = [{"step": 0, "loss": initial_loss, "perplexity": perplexity(initial_loss)}]
-    validation += [
-        {"step": e["step"], "loss": e["eval_loss"], "perplexity": perplexity(e["eval_loss"])}
-        for e in log_history
-        if "eval_loss" in e
-    ]
+    losses = [] if initial_loss is None else [(0, initial_loss)]
+    losses += [(e["step"], e["eval_loss"]) for e in log_history if "eval_loss" in e]
+    validation = [{"step": s, "loss": v, "perplexity": perplexity(v)} for s, v in losses]
     return {"train": train, "validation": validation}
 
 
@@ -67,19 +36,15 @@ def write_loss_curve(points: dict[str, Any], directory: Path, title: str) -> dic
     train, validation = points["train"], points["validation"]
     ax.plot([p["step"] for p in train], [p["loss"] for p in train], label="train loss", lw=1)
     ax.plot(
-        [p["step"] for p in validation],
-        [p["loss"] for p in validation],
-        "o-",
+        [p["step"] for p in validation], [p["loss"] for p in validation], "o-",
         label="validation loss",
-    )
-    best = min(p["perplexity"] for p in validation)
-    ax.set_title(
-        f"{title}\nvalidation perplexity {validation[0]['perplexity']:.1f} at step 0, "
-        f"best {best:.1f}",
-        fontsize=10,
-    )
+    )  # fmt: skip
+    if validation:
+        first, best = validation[0], min(p["loss"] for p in validation)
+        title += f"\nvalidation loss {first['loss']:.3f} at step {first['step']}, best {best:.3f}"
+    ax.set_title(title, fontsize=10)
     ax.set_xlabel("optimiser step")
-    ax.set_ylabel("cross-entropy (nats per token)")
+    ax.set_ylabel("cross-entropy (nats per token or row)")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

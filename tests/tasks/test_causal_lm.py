@@ -10,7 +10,7 @@ import pytest
 from llmline.chain import run_chain
 from llmline.errors import DataError
 from llmline.spec import GenerationSpec, SourceSpec, load_spec
-from llmline.train.causal_lm import IGNORE, encode_conversation, rouge_l
+from llmline.tasks.causal_lm import IGNORE, encode_conversation
 from llmline.train.chat_data import apply_generation_settings, row_to_messages
 from llmline.workspace import Workspace
 from tests.models.conftest import build_tiny_llama
@@ -55,12 +55,6 @@ def test_pairs_and_label_columns_become_chat_turns() -> None:
     assert templated[1]["content"] == "Q: lost card"
 
 
-def test_rouge_l() -> None:
-    assert rouge_l("card arrival", "card arrival") == 1.0
-    assert rouge_l("card arrival", "nothing") == 0.0
-    assert rouge_l("the card has arrived", "the card arrived") == pytest.approx(2 * 1 * 0.75 / 1.75)
-
-
 @pytest.mark.slow
 def test_lora_instruction_tuning_through_the_chain(tmp_path: Path, tiny_llama: Path) -> None:
     from llmline.models.predictor import load_predictor
@@ -78,10 +72,12 @@ def test_lora_instruction_tuning_through_the_chain(tmp_path: Path, tiny_llama: P
         f"train:\n  base_model: {tiny_llama}\n  epochs: 1\n  batch_size: 4\n"
         "  learning_rate: 1.0e-2\n  max_length: 64\n"
         "  peft: {method: lora, r: 4, alpha: 8, target_modules: [q_proj, v_proj]}\n"
-        "  generation: {max_new_tokens: 4, system_prompt: Answer with one word.}\n",
+        "task_config:\n  generation: {max_new_tokens: 4, system_prompt: Answer with one word.}\n"
+        "evaluate:\n  gates: [{metric: exact_match, min: 0.0}, {metric: perplexity, max: 1.0}]\n",
         encoding="utf-8",
     )
-    ctx = run_chain(load_spec(spec_path), Workspace.resolve(tmp_path / "ws"), until="evaluate")
+    workspace = Workspace.resolve(tmp_path / "ws")
+    ctx = run_chain(load_spec(spec_path), workspace)
     model_dir = ctx.run.model_dir
     assert (model_dir / "adapter_model.safetensors").exists()
     assert not (model_dir / "model.safetensors").exists()  # the adapter is saved alone
@@ -90,6 +86,22 @@ def test_lora_instruction_tuning_through_the_chain(tmp_path: Path, tiny_llama: P
     report = json.loads((ctx.run.eval_dir / "report.json").read_text())
     assert report["rows"] == 6 and report["perplexity"] > 1.0
     assert 0.0 <= report["exact_match"] <= 1.0 and len(report["samples"]) == 6
+    # Gates read the task's own metrics; nothing is copied into accuracy/macro_f1.
+    assert report["primary"] == "exact_match" and "accuracy" not in report["metrics"]
+    verdicts = {g["gate"]: g["passed"] for g in report["gates"]}
+    assert verdicts == {"min_exact_match": True, "max_perplexity": False}
+    assert (ctx.run.dir / "train" / "loss_curve.json").exists()
+    # The register stage gives MLflow the task's real metric names; the failed gate kept the alias.
+    from llmline.registry.store import client
+
+    registered = ctx.results["register"]["result"]
+    assert registered["alias"] is None and registered["failed_gates"][0]["metric"] == "perplexity"
+    mlflow = client(workspace)
+    version = mlflow.get_model_version(registered["name"], registered["version"])
+    logged = mlflow.get_run(version.run_id).data.metrics
+    assert {"val_exact_match", "val_rouge_l", "val_perplexity"} <= set(logged)
+    assert "val_accuracy" not in logged and "val_macro_f1" not in logged
+    assert logged["val_exact_match"] == pytest.approx(report["exact_match"])
     generator = load_predictor(model_dir)
     assert generator.task == "causal_lm"
     assert generator.settings.system_prompt == "Answer with one word."

@@ -1,9 +1,9 @@
 """Continued masked-LM pre-training of an encoder on unlabeled domain text.
 
-Registers the `mlm` task head with its corpus preparation and evaluation (masked-token
-perplexity before and after). Long texts are cut into windows of `train.max_length` tokens
-rather than truncated, so no text is wasted. Validation masks are drawn once with the run's
-seed, so the loss before and after training is measured on the same masked tokens.
+Long texts are cut into windows of `train.max_length` tokens rather than truncated, so no text
+is wasted. Validation masks are drawn once with the run's seed, so the loss before and after
+training is measured on the same masked tokens. Metrics: masked-token perplexity (primary,
+lower is better), accuracy and macro-F1 over the masked tokens.
 
 The saved directory is a complete `*ForMaskedLM` checkpoint: `AutoModel` loads its encoder
 (dropping the head), so it can be the `train.base_model` of a later classification run.
@@ -11,29 +11,30 @@ The saved directory is a complete `*ForMaskedLM` checkpoint: `AutoModel` loads i
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
+
+from pydantic import Field
 
 from llmline.console import console
 from llmline.data.stage import DataArtifact
 from llmline.errors import ModelError
-from llmline.models.resolve import resolve_model
-from llmline.spec import PipelineSpec
+from llmline.spec import PipelineSpec, PretrainSpec, StrictModel
+from llmline.tasks import EvalOptions, ReadOptions, Task, register, task_config
 from llmline.train.corpus_data import prepare_corpus, read_texts
-from llmline.train.heads import TASK_DATA, TASK_EVALUATORS, TASK_HEADS, TrainResult
-from llmline.train.lm_metrics import (
-    IGNORE,
-    evaluation_device,
-    lm_gates,
-    lm_report_markdown,
-    token_scores,
-)
-from llmline.train.pretrain import pretrain_settings, pretrain_spec
+from llmline.train.fit import Prepared
+from llmline.train.lm_metrics import IGNORE, evaluation_device, lm_report_markdown, token_scores
 from llmline.workspace import Workspace
 
-TASK = "mlm"
-TASK_DATA.register(TASK)(prepare_corpus)
+LM_METRICS = ("perplexity", "loss", "accuracy", "macro_f1")
+
+
+class MlmConfig(StrictModel):
+    """Settings only masked-LM pre-training has."""
+
+    pretrain: PretrainSpec = Field(
+        default_factory=PretrainSpec, description="Masking probability and logging cadence."
+    )
 
 
 def encode_windows(texts: list[str], tokenizer: Any, max_length: int) -> list[dict[str, Any]]:
@@ -132,21 +133,16 @@ def load_masked_lm(directory: Path) -> Any:
     return model
 
 
-@TASK_HEADS.register(TASK)
-def train_mlm(
-    spec: PipelineSpec, data: DataArtifact, out_dir: Path, workspace: Workspace
-) -> TrainResult:
-    """Continue masked-LM training on data.train; keep the step with the lowest eval loss."""
-    from transformers import AutoTokenizer, Trainer
+def build(
+    spec: PipelineSpec, data: DataArtifact, workspace: Workspace, resume: str | None
+) -> Prepared:
+    """The encoder with a masked-LM head; random masks in training, fixed ones in validation."""
+    from transformers import AutoTokenizer
 
-    from llmline.train import controls
-    from llmline.train.checkpoints import resume_checkpoint
-    from llmline.train.loss_curve import lm_schedule, train_with_curve
+    from llmline.models.resolve import resolve_model
 
-    started = time.perf_counter()
     cfg = spec.train
-    pre = pretrain_settings(cfg, TASK)
-    controls.seed_and_threads(spec)
+    pre = task_config(spec, MlmConfig).pretrain
     base_dir = resolve_model(cfg.base_model, workspace)
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     if tokenizer.mask_token is None:
@@ -156,103 +152,105 @@ def train_mlm(
             fix="use an encoder such as packaged:minilm",
         )
     model = load_masked_lm(base_dir)
-    controls.apply_freeze(model.base_model, cfg.freeze)
     train = encode_windows(read_texts(data.train), tokenizer, cfg.max_length)
     validation = fixed_masks(
         encode_windows(read_texts(data.validation), tokenizer, cfg.max_length),
-        tokenizer,
-        pre.mlm_probability,
-        spec.seed,
-    )
-    checkpoints = out_dir / "checkpoints"
-    resume = resume_checkpoint(checkpoints)
-    args = controls.training_arguments(
-        cfg, checkpoints, seed=spec.seed, metric="loss", greater_is_better=False
-    )
-    trainer = Trainer(
-        model=model,
-        args=lm_schedule(args, pre),
-        train_dataset=train,
-        eval_dataset=validation,
-        processing_class=tokenizer,
-        data_collator=MaskingCollator(tokenizer, pre.mlm_probability, spec.seed),
-        optimizers=(controls.build_optimizer(model, cfg, ("cls.predictions",)), None),
-        callbacks=controls.callbacks(cfg, model),
-    )
-    output, metrics = train_with_curve(trainer, resume)
-    metrics |= {
-        "train_windows": len(train),
-    }
-    model_dir = out_dir / "model"
-    if trainer.is_world_process_zero():  # data-parallel workers: rank 0 alone writes
-        metrics.update(_write_outputs(trainer, tokenizer, spec, out_dir, metrics))
-    seconds = time.perf_counter() - started
-    console.print(
-        f"[bold]train[/]: {output.global_step} steps in {seconds:.0f}s, masked-token perplexity "
-        f"{metrics['initial_perplexity']:.2f} -> {metrics['eval_perplexity']:.2f}"
-    )
-    return TrainResult(model_dir, metrics, seconds, output.global_step)
+        tokenizer, pre.mlm_probability, spec.seed,
+    )  # fmt: skip
+    return Prepared(
+        model=model, tokenizer=tokenizer, train=train, validation=validation,
+        collator=MaskingCollator(tokenizer, pre.mlm_probability, spec.seed),
+        head_names=("cls.predictions",), language_model=True, initial_eval=True,
+        log_every=pre.log_every,
+    )  # fmt: skip
 
 
-def _write_outputs(
-    trainer: Any, tokenizer: Any, spec: PipelineSpec, out_dir: Path, metrics: dict[str, Any]
-) -> dict[str, str]:
-    from llmline.models.classifier import ClassifierMeta
-    from llmline.train.loss_curve import curve_points, write_loss_curve
+def save(
+    prepared: Prepared, trainer: Any, spec: PipelineSpec, model_dir: Path, metrics: dict[str, Any]
+) -> dict[str, Any]:
+    """A complete *ForMaskedLM checkpoint, its masking settings and perplexity before."""
+    from llmline.models.meta import ModelMeta
+    from llmline.train.fit import save_pretrained
 
-    directory = out_dir / "model"
-    directory.mkdir(parents=True, exist_ok=True)
-    trainer.model.save_pretrained(directory, safe_serialization=True)
-    tokenizer.save_pretrained(directory)
     extra = {
-        "pretrain": pretrain_spec(spec.train).model_dump(),
+        "pretrain": task_config(spec, MlmConfig).pretrain.model_dump(),
         "initial_perplexity": metrics["initial_perplexity"],
     }
-    ClassifierMeta(
-        labels=[],
-        pooling="none",
-        normalize=False,
-        max_length=spec.train.max_length,
-        task=TASK,
-        base_model=spec.train.base_model,
-        extra=extra,
-    ).save(directory)
-    points = curve_points(trainer.state.log_history, metrics["initial_eval_loss"])
-    curve = write_loss_curve(points, out_dir / "train", f"{spec.name} (masked LM)")
-    return {"loss_curve": str(curve["json"]), "loss_curve_png": str(curve["png"])}
+    meta = ModelMeta(labels=[], pooling="none", normalize=False, max_length=spec.train.max_length,
+                     task="mlm", base_model=spec.train.base_model, extra=extra)  # fmt: skip
+    save_pretrained(trainer.model, prepared.tokenizer, model_dir, spec, meta)
+    console.print(
+        f"masked-token perplexity {metrics['initial_perplexity']:.2f} -> "
+        f"{metrics['eval_perplexity']:.2f}"
+    )
+    return {"train_windows": len(prepared.train)}
 
 
-@TASK_EVALUATORS.register(TASK)
-def evaluate_mlm(
-    spec: PipelineSpec, model_dir: Path, snapshot: Path, out_dir: Path
-) -> dict[str, Any]:
-    """Masked-token perplexity, accuracy and macro-F1 on the validation windows (same masks)."""
+def evaluate(model_dir: Path, rows: list[str], options: EvalOptions) -> dict[str, Any]:
+    """Masked-token perplexity, accuracy and macro-F1 on the texts' windows (seeded masks)."""
     from transformers import AutoTokenizer
 
-    from llmline.lineage import write_json_atomic, write_text_atomic
-    from llmline.models.classifier import ClassifierMeta
+    from llmline.models.meta import ModelMeta
 
-    pre = pretrain_spec(spec.train)
+    meta = ModelMeta.load(model_dir)
+    pre = PretrainSpec.model_validate(meta.extra.get("pretrain") or {})
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = load_masked_lm(model_dir).to(evaluation_device())
-    windows = encode_windows(read_texts(snapshot), tokenizer, spec.train.max_length)
-    masked = fixed_masks(windows, tokenizer, pre.mlm_probability, spec.seed)
-    size = spec.evaluate.batch_size
+    windows = encode_windows(rows, tokenizer, meta.max_length)
+    masked = fixed_masks(windows, tokenizer, pre.mlm_probability, options.seed)
+    size = options.batch_size
     batches = (
         pad_masked(masked[i : i + size], tokenizer.pad_token_id)
         for i in range(0, len(masked), size)
     )
-    report: dict[str, Any] = {
-        "rows": len(masked),
-        **token_scores(model, batches, shift=False, total=-(-len(masked) // size)),
-    }
-    report["perplexity_before"] = ClassifierMeta.load(model_dir).extra.get("initial_perplexity")
-    report["gates"] = lm_gates(report, spec.evaluate.gates)
-    report["passed"] = all(g["passed"] for g in report["gates"])
-    write_json_atomic(out_dir / "report.json", report)
-    write_text_atomic(out_dir / "report.md", lm_report_markdown(report, "Masked-LM evaluation"))
+    scores = token_scores(model, batches, shift=False, total=-(-len(masked) // size))
+    report = lm_report(scores, len(masked), meta.extra.get("initial_perplexity"))
     console.print(
         f"[bold]evaluate[/]: masked-token perplexity {report['perplexity']:.2f} (before "
         f"{report['perplexity_before'] or float('nan'):.2f}), accuracy {report['accuracy']:.4f}"
     )
     return report
+
+
+def lm_report(scores: dict[str, Any], rows: int, before: float | None) -> dict[str, Any]:
+    """A language model's report: its token scores as metrics, perplexity the primary one."""
+    metrics = {k: scores[k] for k in LM_METRICS}
+    return {"rows": rows, "metrics": metrics, "primary": "perplexity", **scores,
+            "perplexity_before": before}  # fmt: skip
+
+
+def read_file(path: Path, options: ReadOptions, model_dir: Path) -> list[str]:
+    """The texts of a plain-text file, a directory of them, or a CSV/JSONL text column."""
+    from llmline.errors import DataError
+    from llmline.evaluate.files import refuse_pair, source_spec
+    from llmline.train.corpus_data import read_corpus_file
+
+    refuse_pair(options, "mlm")
+    texts = read_corpus_file(source_spec(path, options, label=False), key="--data")
+    if not texts:
+        raise DataError(f"no text in {path}", where="--data", fix="check the file/--text-col")
+    return texts
+
+
+def write_report(report: dict[str, Any], out_dir: Path) -> None:
+    from llmline.lineage import write_json_atomic, write_text_atomic
+
+    write_json_atomic(out_dir / "report.json", report)
+    write_text_atomic(out_dir / "report.md", lm_report_markdown(report, "Masked-LM evaluation"))
+
+
+def _load_predictor(directory: Path) -> Any:
+    raise ModelError(
+        f"{directory} is a masked language model: it has no predictor to serve",
+        fix="fine-tune it first (use the run as train.base_model of a classification run)",
+    )
+
+
+TASK = register(
+    Task(
+        name="mlm", config=MlmConfig, metrics=LM_METRICS, primary="perplexity",
+        greater_is_better=False, build=build, save=save, load_predictor=_load_predictor,
+        read_snapshot=read_texts, read_file=read_file, evaluate=evaluate,
+        write_report=write_report, prepare_data=prepare_corpus,
+    )
+)  # fmt: skip

@@ -12,7 +12,7 @@ from llmline.data.conll import read_conll
 from llmline.errors import DataError
 from llmline.models.ner import decode_entities, words_with_offsets
 from llmline.spec import SourceSpec, load_spec
-from llmline.train.ner import IGNORE, align_labels, seqeval_report
+from llmline.tasks.ner import IGNORE, align_labels, seqeval_report
 from llmline.train.token_data import spans_to_tags
 from llmline.workspace import Workspace
 
@@ -91,7 +91,7 @@ def ner_spec(tmp_path: Path, data: Path, base: Path, extra: str = "") -> Path:
         f"data:\n  source: {{path: {data}}}\n  validation_fraction: 0.25\n  dedup: false\n"
         f"train:\n  base_model: {base}\n  epochs: 2\n  batch_size: 8\n  learning_rate: 5.0e-3\n"
         f"  max_length: 32\n{extra}"
-        "evaluate:\n  gates: {min_accuracy: 0.1}\n",
+        "evaluate:\n  gates: [{metric: entity_f1, min: 0.1}]\n",
         encoding="utf-8",
     )
     return path

@@ -1,27 +1,35 @@
-"""Token classification (NER): word-piece label alignment, seqeval metrics, HF Trainer.
+"""Token classification (NER): word-piece label alignment, seqeval metrics.
 
-Registers the `ner` task head with its own data preparation (CoNLL / JSONL spans) and
-evaluation (entity-level precision/recall/F1 per type with seqeval).
+Data are sentences of (words, IOB2 tags) from CoNLL files or JSONL spans (`train.token_data`);
+the model is AutoModelForTokenClassification; metrics are entity-level precision, recall and F1
+(primary), macro F1 over entity types and token accuracy.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from llmline.console import console
 from llmline.data.stage import DataArtifact
-from llmline.models.ner import label_config
-from llmline.models.resolve import resolve_model
-from llmline.spec import PipelineSpec
-from llmline.train.heads import TASK_DATA, TASK_EVALUATORS, TASK_HEADS, TrainResult
+from llmline.spec import PipelineSpec, StrictModel
+from llmline.tasks import EvalOptions, ReadOptions, Task, register, task_config
+from llmline.train.fit import Prepared
 from llmline.train.token_data import Sentence, prepare_token_data, read_sentences_snapshot
 from llmline.workspace import Workspace
 
 IGNORE = -100  # label id the loss skips (HF convention)
+METRICS = ("entity_f1", "entity_precision", "entity_recall", "macro_f1", "accuracy")
 
-TASK_DATA.register("ner")(prepare_token_data)
+
+class NerConfig(StrictModel):
+    """Settings only token classification has."""
+
+    label_all_tokens: bool = Field(
+        False, description="Label every word piece, not only the first of each word."
+    )
 
 
 def align_labels(
@@ -79,15 +87,15 @@ def seqeval_report(gold: list[list[str]], predicted: list[list[str]]) -> dict[st
         for k, v in per_type.items() if not k.endswith("avg")
     }  # fmt: skip
     micro = per_type.get("micro avg", {})
-    return {
-        "rows": len(gold),
-        "accuracy": round(float(accuracy_score(gold, predicted)), 4),
+    metrics = {
+        "entity_f1": round(float(f1_score(gold, predicted, mode="strict", scheme=IOB2)), 4),
         "entity_precision": round(float(micro.get("precision", 0.0)), 4),
         "entity_recall": round(float(micro.get("recall", 0.0)), 4),
-        "entity_f1": round(float(f1_score(gold, predicted, mode="strict", scheme=IOB2)), 4),
         "macro_f1": round(float(per_type.get("macro avg", {}).get("f1-score", 0.0)), 4),
-        "per_type": types,
+        "accuracy": round(float(accuracy_score(gold, predicted)), 4),
     }
+    return {"rows": len(gold), "metrics": metrics, "primary": "entity_f1", **metrics,
+            "per_type": types}  # fmt: skip
 
 
 def _metrics_fn(tags: list[str]) -> Any:
@@ -102,33 +110,27 @@ def _metrics_fn(tags: list[str]) -> Any:
             keep = l_row != IGNORE
             gold_rows.append([tags[i] for i in l_row[keep]])
             pred_rows.append([tags[i] for i in p_row[keep]])
-        report = seqeval_report(gold_rows, pred_rows)
-        return {k: report[k] for k in ("entity_f1", "entity_precision", "entity_recall",
-                                       "macro_f1", "accuracy")}  # fmt: skip
+        return dict(seqeval_report(gold_rows, pred_rows)["metrics"])
 
     return compute
 
 
-@TASK_HEADS.register("ner")
-def train_ner(
-    spec: PipelineSpec, data: DataArtifact, out_dir: Path, workspace: Workspace
-) -> TrainResult:
-    """Fine-tune AutoModelForTokenClassification; keep the best epoch by entity F1."""
+def build(
+    spec: PipelineSpec, data: DataArtifact, workspace: Workspace, resume: str | None
+) -> Prepared:
+    """AutoModelForTokenClassification over the data's tag set; class-weighted token loss."""
     from transformers import (
         AutoModelForTokenClassification,
         AutoTokenizer,
         DataCollatorForTokenClassification,
-        Trainer,
     )
 
-    from llmline.train import controls
-    from llmline.train.checkpoints import resume_checkpoint
+    from llmline.models.ner import label_config
+    from llmline.models.resolve import resolve_model
     from llmline.train.losses import class_weights, token_loss
-    from llmline.train.progress import use_rich_progress
 
-    started = time.perf_counter()
     cfg, tags = spec.train, data.labels
-    controls.seed_and_threads(spec)
+    options = task_config(spec, NerConfig)
     base_dir = resolve_model(cfg.base_model, workspace)
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     model = AutoModelForTokenClassification.from_pretrained(
@@ -136,99 +138,70 @@ def train_ner(
     )
     encode: dict[str, Any] = {
         "max_length": cfg.max_length,
-        "label_all_tokens": cfg.label_all_tokens,
+        "label_all_tokens": options.label_all_tokens,
     }
     train = encode_sentences(read_sentences_snapshot(data.train), tokenizer, tags, **encode)
     validation = encode_sentences(
         read_sentences_snapshot(data.validation), tokenizer, tags, **encode
     )
-    controls.apply_freeze(model.base_model, cfg.freeze)
-    steps = _total_steps(len(train), cfg)
-    if cfg.peft:
-        model = controls.apply_peft(model, cfg.peft, task_type="TOKEN_CLS", total_steps=steps)
-    checkpoints = out_dir / "checkpoints"
-    resume = resume_checkpoint(checkpoints)
     weights = class_weights(cfg, tags, [i for f in train for i in f["labels"]])
     prompt_tuning = cfg.peft is not None and cfg.peft.method == "prompt"
     loss = token_loss(
         model, smoothing=cfg.label_smoothing, weights=weights, virtual_tokens=prompt_tuning
     )
-    trainer = Trainer(
-        model=model,
-        args=controls.training_arguments(
-            cfg, checkpoints, seed=spec.seed, metric="entity_f1", sampling="group_by_length"
-        ),
-        compute_loss_func=loss,
-        train_dataset=train, eval_dataset=validation,
-        data_collator=DataCollatorForTokenClassification(tokenizer),
-        processing_class=tokenizer, compute_metrics=_metrics_fn(tags),
-        optimizers=(controls.build_optimizer(model, cfg, ("classifier",)), None),
-        callbacks=controls.callbacks(cfg, model),
+    return Prepared(
+        model=model, tokenizer=tokenizer, train=train, validation=validation,
+        collator=DataCollatorForTokenClassification(tokenizer), head_names=("classifier",),
+        compute_metrics=_metrics_fn(tags), compute_loss=loss, sampling="group_by_length",
+        state={"base_dir": base_dir, "tags": tags},
     )  # fmt: skip
-    use_rich_progress(trainer)
-    output = trainer.train(resume_from_checkpoint=resume)
-    best = controls.best_evaluation(trainer)
-    model_dir = out_dir / "model"
-    if trainer.is_world_process_zero():  # data-parallel workers: rank 0 alone writes
-        save_token_model(trainer.model, tokenizer, model_dir, spec, base_dir, tags)
-    seconds = time.perf_counter() - started
-    console.print(
-        f"[bold]train[/]: {output.global_step} steps in {seconds:.0f}s, "
-        f"best validation entity F1 {best['eval_entity_f1']:.4f}"
-    )
-    return TrainResult(model_dir, {"train_loss": output.training_loss, **best}, seconds,
-                       output.global_step)  # fmt: skip
 
 
-def _total_steps(rows: int, cfg: Any) -> int:
-    import math
-
-    if cfg.max_steps:
-        return int(cfg.max_steps)
-    per_epoch = math.ceil(rows / cfg.batch_size / cfg.gradient_accumulation_steps)
-    return max(1, math.ceil(per_epoch * cfg.epochs))
-
-
-def save_token_model(
-    model: Any, tokenizer: Any, directory: Path, spec: PipelineSpec, base_dir: Path,
-    tags: list[str],
-) -> Path:  # fmt: skip
-    """safetensors weights (or the adapter pinned to its base), tokenizer, llmline_model.json."""
-    from llmline.models.adapters import pin_base
-    from llmline.models.classifier import ClassifierMeta
-
-    directory.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(directory, safe_serialization=True)
-    tokenizer.save_pretrained(directory)
-    extra: dict[str, Any] = {"label_all_tokens": spec.train.label_all_tokens}
-    if spec.train.peft:
-        extra["peft"] = spec.train.peft.model_dump()
-        extra["base"] = pin_base(directory, spec.train.base_model, base_dir)
-    meta = ClassifierMeta(
-        labels=tags, pooling="token", normalize=False, max_length=spec.train.max_length,
-        task="ner", base_model=spec.train.base_model, extra=extra,
-    )  # fmt: skip
-    meta.save(directory)
-    return directory
-
-
-@TASK_EVALUATORS.register("ner")
-def evaluate_ner(
-    spec: PipelineSpec, model_dir: Path, snapshot: Path, out_dir: Path
+def save(
+    prepared: Prepared, trainer: Any, spec: PipelineSpec, model_dir: Path, metrics: dict[str, Any]
 ) -> dict[str, Any]:
-    """seqeval report on the validation snapshot, gates on token accuracy / macro entity F1."""
-    from llmline.evaluate.report import check_gates
-    from llmline.lineage import write_json_atomic, write_text_atomic
+    from llmline.models.meta import ModelMeta
+    from llmline.train.fit import save_pretrained
+
+    meta = ModelMeta(
+        labels=prepared.state["tags"], pooling="token", normalize=False,
+        max_length=spec.train.max_length, task="ner", base_model=spec.train.base_model,
+        extra={"label_all_tokens": task_config(spec, NerConfig).label_all_tokens},
+    )  # fmt: skip
+    save_pretrained(trainer.model, prepared.tokenizer, model_dir, spec, meta,
+                    prepared.state["base_dir"])  # fmt: skip
+    return {}
+
+
+def read_file(path: Path, options: ReadOptions, model_dir: Path) -> list[Sentence]:
+    """Sentences of a CoNLL file or JSONL rows (tokens+tags or text+entities), entity types
+    renamed by the run's label map."""
+    from llmline.errors import DataError
+    from llmline.evaluate.files import refuse_pair, run_label_map, source_spec
+    from llmline.train.token_data import read_sentences
+
+    refuse_pair(options, "ner")
+    sentences = list(read_sentences(source_spec(path, options), key="--data"))
+    if not sentences:
+        raise DataError(f"no sentences in {path}", where="--data", fix="check the file/--format")
+    mapping = run_label_map(model_dir)
+    return [Sentence(s.tokens, [map_tag(t, mapping) for t in s.tags]) for s in sentences]
+
+
+def map_tag(tag: str, mapping: dict[str, str]) -> str:
+    """B-/I- keep their prefix and rename the entity type; other tags are renamed whole."""
+    if tag[:2] in ("B-", "I-"):
+        return tag[:2] + mapping.get(tag[2:], tag[2:])
+    return mapping.get(tag, tag)
+
+
+def evaluate(model_dir: Path, rows: list[Sentence], options: EvalOptions) -> dict[str, Any]:
+    """seqeval report of the model's tags for the rows' words."""
     from llmline.models.ner import load_ner_predictor
 
     predictor = load_ner_predictor(model_dir)
-    sentences = read_sentences_snapshot(snapshot)
-    predicted = predictor.tag_words([s.tokens for s in sentences])
-    report = seqeval_report([s.tags for s in sentences], predicted)
-    report["gates"] = check_gates(report, spec.evaluate.gates)
-    report["passed"] = all(g["passed"] for g in report["gates"])
-    write_json_atomic(out_dir / "report.json", report)
-    write_text_atomic(out_dir / "report.md", render_ner_markdown(report))
+    predicted = predictor.tag_words([s.tokens for s in rows])
+    report = seqeval_report([s.tags for s in rows], predicted)
     console.print(
         f"[bold]evaluate[/]: entity F1 {report['entity_f1']:.4f} (macro {report['macro_f1']:.4f})"
         f", token accuracy {report['accuracy']:.4f} on {report['rows']} sentences"
@@ -236,17 +209,43 @@ def evaluate_ner(
     return report
 
 
+def write_report(report: dict[str, Any], out_dir: Path) -> None:
+    from llmline.lineage import write_json_atomic, write_text_atomic
+
+    write_json_atomic(out_dir / "report.json", report)
+    write_text_atomic(out_dir / "report.md", render_ner_markdown(report))
+
+
 def render_ner_markdown(report: dict[str, Any]) -> str:
+    from llmline.evaluate.report import gate_lines
+
     lines = [
         "# NER evaluation report (seqeval, strict IOB2)", "",
         f"- sentences: {report['rows']}",
         f"- entity F1 (micro): **{report['entity_f1']:.4f}** "
         f"(P {report['entity_precision']:.4f}, R {report['entity_recall']:.4f})",
         f"- entity F1 (macro over types): {report['macro_f1']:.4f}",
-        f"- token accuracy: {report['accuracy']:.4f}", "",
+        f"- token accuracy: {report['accuracy']:.4f}", *gate_lines(report), "",
         "| type | precision | recall | F1 | support |", "|---|---|---|---|---|",
     ]  # fmt: skip
     for name, m in sorted(report["per_type"].items()):
         lines.append(f"| {name} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | "
                      f"{m['support']} |")  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _load_predictor(directory: Path) -> Any:
+    from llmline.models.ner import load_ner_predictor
+
+    return load_ner_predictor(directory)
+
+
+TASK = register(
+    Task(
+        name="ner", config=NerConfig, metrics=METRICS, primary="entity_f1",
+        greater_is_better=True, build=build, save=save, load_predictor=_load_predictor,
+        read_snapshot=read_sentences_snapshot, read_file=read_file, evaluate=evaluate,
+        write_report=write_report, prepare_data=prepare_token_data, peft_task_type="TOKEN_CLS",
+        routes=("ner",),
+    )
+)  # fmt: skip

@@ -42,6 +42,8 @@ def _corpus_lines(n: int) -> list[str]:
 
 
 def _spec(tmp_path: Path, source: Path, task: str, **train: object) -> object:
+    """train keys as given, except pretrain and generation, which go to task_config."""
+    task_config = {k: train.pop(k) for k in ("pretrain", "generation") if k in train}
     text = {
         "name": f"toy-{task.replace('_', '-')}",
         "task": task,
@@ -51,6 +53,7 @@ def _spec(tmp_path: Path, source: Path, task: str, **train: object) -> object:
             "validation_fraction": 0.2,
         },
         "train": {"epochs": 1, "batch_size": 8, "eval_batch_size": 16, **train},
+        "task_config": task_config,
     }
     path = tmp_path / f"{task}.yaml"
     path.write_text(yaml.safe_dump(text), encoding="utf-8")
@@ -117,18 +120,22 @@ def test_bad_pretrain_settings_are_spec_errors(tmp_path: Path) -> None:
         ({"vocab_size": 100}, "vocab_size"),
     ]:
         with pytest.raises(SpecError, match=match):
-            validate_spec({**base, "train": {"pretrain": pretrain}})
-    with pytest.raises(SpecError, match="max_perplexity"):
-        validate_spec({**base, "evaluate": {"gates": {"max_perplexity": 0.5}}})
+            validate_spec({**base, "task_config": {"pretrain": pretrain}})
+    with pytest.raises(SpecError, match="moved from train to task_config"):
+        validate_spec({**base, "train": {"pretrain": {"n_layer": 2}}})
+    with pytest.raises(SpecError, match="does not report 'exact_match'; its metrics are perp"):
+        validate_spec({**base, "evaluate": {"gates": [{"metric": "exact_match", "min": 0.5}]}})
+    with pytest.raises(SpecError, match="exactly one of min or max"):
+        validate_spec({**base, "evaluate": {"gates": [{"metric": "perplexity"}]}})
     spec = validate_spec({**base, "data": {"source": {"path": __file__, "label_column": None}}})
-    assert spec.train.pretrain is None  # unlabeled text is fine for pre-training tasks
+    assert spec.task_config.pretrain.block_size == 256  # defaults when the block is absent
     with pytest.raises(SpecError, match="classifier needs a label column"):
         validate_spec({**base, "task": "classification",
                        "data": {"source": {"path": __file__, "label_column": None}}})  # fmt: skip
 
 
 def test_empty_corpus_and_short_corpus_are_clear_errors(tmp_path: Path) -> None:
-    from llmline.train.pretrain import train_from_scratch
+    from llmline.train.fit import train_task
 
     blank = tmp_path / "blank.jsonl"
     blank.write_text('{"text": "   "}\n{"text": ""}\n', encoding="utf-8")
@@ -140,7 +147,7 @@ def test_empty_corpus_and_short_corpus_are_clear_errors(tmp_path: Path) -> None:
                  pretrain={"block_size": 4096, "vocab_size": 300})  # fmt: skip
     data = prepare_corpus(spec, tmp_path / "d2")
     with pytest.raises(DataError, match="fewer than one block of 4096"):
-        train_from_scratch(spec, data, tmp_path / "run", Workspace.resolve(tmp_path / "ws"))
+        train_task(spec, data, tmp_path / "run", Workspace.resolve(tmp_path / "ws"))
 
 
 @pytest.mark.parametrize("architecture", ["llama", "gpt2"])
@@ -150,8 +157,8 @@ def test_models_from_the_spec_train_and_generate_within_their_context(
     import torch
 
     from llmline.spec import GenerationSpec
+    from llmline.tasks.causal_lm_pretrain import build_model, generate_samples, token_blocks
     from llmline.train.bpe import train_bpe
-    from llmline.train.pretrain import build_model, generate_samples, token_blocks
 
     pre = PretrainSpec(architecture=architecture, n_layer=1, n_embd=16, n_head=2, block_size=16)
     tokenizer = train_bpe(_corpus_lines(50), vocab_size=300, min_frequency=2, max_length=16)
@@ -176,9 +183,9 @@ def test_mlm_lowers_perplexity_and_its_encoder_is_a_base_model(
     from transformers import AutoModel
 
     from llmline.data.stage import prepare_data
+    from llmline.evaluate.stage import evaluate_snapshot
     from llmline.models.resolve import resolve_model
-    from llmline.train.classification import train_classifier
-    from llmline.train.mlm import evaluate_mlm, train_mlm
+    from llmline.train.fit import train_task
     from tests.conftest import toy_spec_text
 
     corpus = tmp_path / "corpus.jsonl"
@@ -188,13 +195,13 @@ def test_mlm_lowers_perplexity_and_its_encoder_is_a_base_model(
                  learning_rate=2e-3, max_length=16, pretrain={"log_every": 5})  # fmt: skip
     workspace = Workspace.resolve(tmp_path / "ws")
     data = prepare_corpus(spec, tmp_path / "data")
-    result = train_mlm(spec, data, tmp_path / "run", workspace)
+    result = train_task(spec, data, tmp_path / "run", workspace)
     assert result.metrics["eval_perplexity"] < result.metrics["initial_perplexity"]
     curve = json.loads((tmp_path / "run/train/loss_curve.json").read_text())
     assert curve["validation"][0]["step"] == 0 and len(curve["train"]) >= 2
     assert (tmp_path / "run/train/loss_curve.png").stat().st_size > 0
 
-    report = evaluate_mlm(spec, result.model_dir, data.validation, tmp_path / "eval")
+    report = evaluate_snapshot(spec, result.model_dir, data.validation, tmp_path / "eval")
     # The evaluator masks the same tokens the trainer evaluated on (HF averages per batch).
     assert report["perplexity"] == pytest.approx(result.metrics["eval_perplexity"], rel=0.02)
     assert report["perplexity_before"] == pytest.approx(result.metrics["initial_perplexity"])
@@ -209,7 +216,7 @@ def test_mlm_lowers_perplexity_and_its_encoder_is_a_base_model(
     spec_path.write_text(toy_spec_text(toy_csv, model_dir, max_steps=2), encoding="utf-8")
     classify = load_spec(spec_path)
     labelled = prepare_data(classify.data, tmp_path / "cls-data", seed=0)
-    classifier = train_classifier(classify, labelled, tmp_path / "cls-run", workspace)
+    classifier = train_task(classify, labelled, tmp_path / "cls-run", workspace)
     assert (classifier.model_dir / "model.safetensors").exists()
 
 
@@ -261,9 +268,9 @@ def test_tinyshakespeare_recipe_runs_small(tmp_path: Path, shared_datasets: Path
     (tmp_path / "input.txt").write_text(text[:60_000], encoding="utf-8")
     recipe = yaml.safe_load((RECIPES / "tinyshakespeare-pretrain.yaml").read_text())
     recipe["train"].update(max_steps=30, eval_steps=15, save_steps=None, batch_size=8)
-    recipe["train"]["pretrain"].update(vocab_size=512, n_layer=1, n_embd=32, n_head=2,
-                                       block_size=64)  # fmt: skip
-    recipe["train"]["generation"]["max_new_tokens"] = 16
+    recipe["task_config"]["pretrain"].update(vocab_size=512, n_layer=1, n_embd=32, n_head=2,
+                                             block_size=64)  # fmt: skip
+    recipe["task_config"]["generation"]["max_new_tokens"] = 16
     spec_path = tmp_path / "small.yaml"
     spec_path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
     # About 30 s on 2 idle cores; the timeout leaves room for a busy CI machine.
@@ -288,8 +295,8 @@ def test_tinyshakespeare_recipe_runs_small(tmp_path: Path, shared_datasets: Path
 def test_pretrain_recipes_validate(
     name: str, dataset: str, task: str, shared_datasets: Path
 ) -> None:
-    from llmline.train.heads import load_heads
+    from llmline.tasks import load_tasks
 
     spec = load_spec(RECIPES / name, {"data_dir": str(shared_datasets / dataset)})
-    assert spec.task == task and spec.train.pretrain is not None
-    load_heads().get(spec.task)
+    assert spec.task == task and "pretrain" in spec.task_config.model_fields_set
+    load_tasks().get(spec.task)

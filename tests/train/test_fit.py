@@ -1,0 +1,105 @@
+"""The shared training skeleton: one step count, one warmup, one optimizer for every task."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llmline.spec import TrainSpec
+from llmline.train.fit import build_optimizer, total_steps, training_arguments, warmup_steps
+
+
+def test_total_steps_counts_accumulation_workers_and_max_steps() -> None:
+    cfg = TrainSpec(batch_size=8, gradient_accumulation_steps=3, epochs=2)
+    # 100 rows: 13 batches of 8, 5 optimiser steps an epoch (the last one accumulates 1 batch)
+    assert total_steps(cfg, 100) == 10
+    assert total_steps(cfg, 100, workers=2) == 6  # 7 batches per worker, 3 steps an epoch
+    assert total_steps(TrainSpec(batch_size=8, epochs=0.5), 100) == 7
+    assert total_steps(cfg.model_copy(update={"max_steps": 4}), 100) == 4
+    assert total_steps(cfg, 1) == 2  # a tiny split still steps once an epoch
+
+
+def test_warmup_is_a_step_count_from_the_ratio() -> None:
+    assert warmup_steps(TrainSpec(warmup_ratio=0.06), 600) == 36
+    assert warmup_steps(TrainSpec(warmup_ratio=0.05), 9) == 1  # rounded up, never to 0
+    assert warmup_steps(TrainSpec(warmup_ratio=0.0), 600) == 0
+    args = training_arguments(TrainSpec(warmup_ratio=0.1), Path("/tmp/x"), seed=0, metric="loss",
+                              greater_is_better=False, steps=55)  # fmt: skip
+    assert args.warmup_steps == 6 and isinstance(args.warmup_steps, int)
+
+
+class _Tiny:
+    """A 2-feature regression as a Trainer model: weight, bias, a norm and a head."""
+
+    @staticmethod
+    def build() -> Any:
+        import torch
+        from torch import nn
+
+        class Model(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.body = nn.Linear(2, 4)
+                self.norm = nn.LayerNorm(4)
+                self.head = nn.Linear(4, 1)
+
+            def forward(self, x: Any, labels: Any = None) -> dict[str, Any]:
+                out = self.head(self.norm(torch.relu(self.body(x)))).squeeze(-1)
+                loss = nn.functional.mse_loss(out, labels) if labels is not None else None
+                return {"loss": loss, "logits": out}
+
+        return Model()
+
+
+def test_learning_rate_warms_up_linearly_to_the_peak_on_the_installed_transformers(
+    tmp_path: Path,
+) -> None:
+    """Reads the rate after step 1 and at the end of warmup: warmup_steps=0.06 meant 0 steps
+    on transformers 4 (the peak from step 1) and 6% on 5; the count from total_steps() means
+    the same on both, and HF's own step count agrees with total_steps()."""
+    import torch
+    from transformers import Trainer, TrainerCallback
+
+    torch.manual_seed(0)
+    rows = [{"x": torch.randn(2), "labels": torch.tensor(1.0)} for _ in range(50)]
+    cfg = TrainSpec(batch_size=4, gradient_accumulation_steps=2, epochs=2, learning_rate=1e-2,
+                    warmup_ratio=0.25, save_steps=None, eval_batch_size=8)  # fmt: skip
+    steps = total_steps(cfg, len(rows))
+    warmup = warmup_steps(cfg, steps)
+    assert (steps, warmup) == (14, 4)
+    seen: dict[int, float] = {}
+
+    class Rates(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            seen[state.global_step] = kw["optimizer"].param_groups[0]["lr"]
+
+    model = _Tiny.build()
+    args = training_arguments(cfg, tmp_path, seed=0, metric="loss", greater_is_better=False,
+                              steps=steps)  # fmt: skip
+    args.save_strategy = args.eval_strategy = "no"
+    args.load_best_model_at_end = False
+    trainer = Trainer(model=model, args=args, train_dataset=rows,
+                      optimizers=(build_optimizer(model, cfg, ("head",)), None),
+                      callbacks=[Rates()])  # fmt: skip
+    trainer.train()
+    assert trainer.state.max_steps == steps == len(seen)
+    assert seen[1] == pytest.approx(cfg.learning_rate / warmup)  # after the first step
+    assert seen[warmup] == pytest.approx(cfg.learning_rate)  # the end of warmup: the peak
+    assert seen[warmup + 1] < cfg.learning_rate and seen[steps] == pytest.approx(0.0)
+
+
+def test_one_optimizer_rule_no_decay_on_biases_norms_and_head() -> None:
+    model = _Tiny.build()
+    cfg = TrainSpec(learning_rate=1e-4, head_learning_rate=1e-2, weight_decay=0.1)
+    optimizer = build_optimizer(model, cfg, ("head",))
+    by_param = {id(p): g for g in optimizer.param_groups for p in g["params"]}
+    groups = {name: by_param[id(p)] for name, p in model.named_parameters()}
+    assert (groups["body.weight"]["lr"], groups["body.weight"]["weight_decay"]) == (1e-4, 0.1)
+    for name in ("body.bias", "norm.weight", "norm.bias"):
+        assert (groups[name]["lr"], groups[name]["weight_decay"]) == (1e-4, 0.0), name
+    for name in ("head.weight", "head.bias"):
+        assert (groups[name]["lr"], groups[name]["weight_decay"]) == (1e-2, 0.0), name
+    model.body.weight.requires_grad_(False)  # frozen parameters are left out
+    assert sum(len(g["params"]) for g in build_optimizer(model, cfg, ("head",)).param_groups) == 5
