@@ -22,6 +22,13 @@ FORBIDDEN = [
     ("llmline.monitor", ("llmline.serve",)),
     ("llmline.optimize", ("llmline.serve",)),
 ]
+# The one sanctioned exception, each a lazy import inside a validator: the spec checks the options
+# of registered variants when it is loaded, and the registry of data steps is filled where the
+# steps are defined (data/), so `llmline validate` names `data.steps[i].KEY` before a run starts.
+ALLOWED = {
+    ("llmline.spec.data", "llmline.data.record"),
+    ("llmline.spec.data", "llmline.data.record.DATA_STEPS"),
+}
 
 
 def _modules() -> dict[str, Path]:
@@ -59,7 +66,7 @@ def test_no_module_imports_up_the_chain(package: str, forbidden: tuple[str, ...]
         for module, path in _modules().items()
         if module == package or module.startswith(package + ".")
         for name in sorted(_all_imports(path))
-        if name.startswith(forbidden)
+        if name.startswith(forbidden) and (module, name) not in ALLOWED
     ]
     assert offending == []
 

@@ -107,7 +107,7 @@ def _adapted_classifier(method: str, base_dir: Path) -> Any:
 
     from llmline.models.classifier import build_classifier
     from llmline.train.controls import adapt_body
-    from llmline.train.fit import Prepared
+    from llmline.train.prepared import Prepared
 
     meta = ModelMeta(labels=["a", "b"], max_length=16, base_model=str(base_dir))
     model = build_classifier(AutoModel.from_pretrained(base_dir), meta)

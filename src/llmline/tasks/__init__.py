@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from llmline.data.stage import DataArtifact
     from llmline.models.predictor import Predictor
     from llmline.spec import PipelineSpec
-    from llmline.train.fit import Prepared
+    from llmline.train.prepared import Prepared
     from llmline.workspace import Workspace
 
 

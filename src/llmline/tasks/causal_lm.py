@@ -22,7 +22,7 @@ from llmline.train.chat_data import (
     prepare_chat_data,
     read_conversations_snapshot,
 )
-from llmline.train.fit import Prepared
+from llmline.train.prepared import Prepared
 from llmline.workspace import Workspace
 
 IGNORE = -100

@@ -22,8 +22,8 @@ from llmline.spec import GenerationSpec, PipelineSpec, PretrainSpec, StrictModel
 from llmline.tasks import EvalOptions, ReadOptions, Task, register, task_config
 from llmline.tasks.mlm import LM_METRICS, lm_report
 from llmline.train.corpus_data import prepare_corpus, read_texts
-from llmline.train.fit import Prepared
 from llmline.train.lm_metrics import evaluation_device, lm_report_markdown, token_scores
+from llmline.train.prepared import Prepared
 from llmline.workspace import Workspace
 
 TASK_NAME = "causal_lm_pretrain"

@@ -16,7 +16,7 @@ from llmline.console import console, progress_bar
 from llmline.data.stage import DataArtifact, read_snapshot
 from llmline.spec import PipelineSpec, StrictModel, TrainSpec
 from llmline.tasks import EvalOptions, ReadOptions, Task, register
-from llmline.train.fit import Prepared
+from llmline.train.prepared import Prepared
 from llmline.workspace import Workspace
 
 

@@ -22,8 +22,8 @@ from llmline.errors import ModelError
 from llmline.spec import PipelineSpec, PretrainSpec, StrictModel
 from llmline.tasks import EvalOptions, ReadOptions, Task, register, task_config
 from llmline.train.corpus_data import prepare_corpus, read_texts
-from llmline.train.fit import Prepared
 from llmline.train.lm_metrics import IGNORE, evaluation_device, lm_report_markdown, token_scores
+from llmline.train.prepared import Prepared
 from llmline.workspace import Workspace
 
 LM_METRICS = ("perplexity", "loss", "accuracy", "macro_f1")

@@ -16,7 +16,7 @@ from llmline.console import console
 from llmline.data.stage import DataArtifact
 from llmline.spec import PipelineSpec, StrictModel
 from llmline.tasks import EvalOptions, ReadOptions, Task, register, task_config
-from llmline.train.fit import Prepared
+from llmline.train.prepared import Prepared
 from llmline.train.token_data import Sentence, prepare_token_data, read_sentences_snapshot
 from llmline.workspace import Workspace
 

@@ -17,7 +17,7 @@ from llmline.spec import FreezeSpec, PeftSpec, PipelineSpec, TrainSpec
 from llmline.variants import Registry
 
 if TYPE_CHECKING:
-    from llmline.train.fit import Prepared
+    from llmline.train.prepared import Prepared
 
 PeftConfigFn = Any  # (PeftSpec, task_type: str) -> peft.PeftConfig
 PEFT_METHODS: Registry[PeftConfigFn] = Registry("peft method")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from llmline.console import console
 from llmline.errors import SpecError
 from llmline.spec import TrainSpec
+from llmline.train.prepared import Prepared
 
 if TYPE_CHECKING:
     from llmline.data.stage import DataArtifact
@@ -34,37 +34,6 @@ class TrainResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     steps: int = 0
-
-
-@dataclass
-class Prepared:
-    """What a task hands to fit(): everything that differs between tasks, nothing else."""
-
-    model: Any
-    tokenizer: Any
-    train: Any  # a sized dataset of feature dicts
-    validation: Any
-    collator: Any
-    body: str = ""
-    """Attribute of model holding the pretrained body that freezing and PEFT act on ("" = the
-    model itself, whose `base_model` is frozen)."""
-    head_names: tuple[str, ...] = ()
-    """Parameter-name parts of the new head (train.head_learning_rate, no weight decay)."""
-    compute_metrics: Callable[[Any], dict[str, float]] | None = None
-    compute_loss: Callable[..., Any] | None = None
-    sampling: str = "random"
-    language_model: bool = False
-    """Report validation perplexity (exp of the loss) beside the loss."""
-    initial_eval: bool = False
-    """Evaluate before the first step: the loss curve's step 0, the 'before' of pre-training."""
-    log_every: int = 20
-    state: dict[str, Any] = field(default_factory=dict)
-    """Whatever the task's save needs later (base dir, labels, meta)."""
-    trainer_class: Any = None
-    """A Trainer subclass (e.g. sentence-transformers'); None: HF Trainer."""
-    trainer_kwargs: dict[str, Any] = field(default_factory=dict)
-    arguments_class: Any = None
-    """A TrainingArguments subclass matching trainer_class; None: HF TrainingArguments."""
 
 
 def world_size() -> int:
