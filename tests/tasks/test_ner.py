@@ -135,3 +135,67 @@ def test_ner_chain_with_prompt_tuning_evaluates_and_predicts(
     text = "Maria Garcia visited Tokyo ."
     for entity in load_predictor(ctx.run.model_dir).predict([text])[0]["entities"]:
         assert text[entity["start"] : entity["end"]] == entity["text"]
+
+
+NAMES_ZH = ["张三", "李四海", "王芳", "欧阳娜娜", "陈静"]
+CITIES_ZH = ["北京", "上海", "广州", "深圳", "杭州"]
+
+
+def write_bmes(path: Path, rows: int = 40, broken: bool = True) -> Path:
+    """Resume-style BMES, one character per line; the last sentence has a stray M tag."""
+    lines: list[str] = []
+    for i in range(rows):
+        name, city = NAMES_ZH[i % 5], CITIES_ZH[(i * 3) % 5]
+        tags = ["B-NAME", *["M-NAME"] * (len(name) - 2), "E-NAME"]
+        lines += [f"{ch} {tag}" for ch, tag in zip(name, tags, strict=True)]
+        lines += ["在 O", f"{city[0]} B-LOC", f"{city[1]} E-LOC", "工 O", "作 O", "。 O", ""]
+    if broken:
+        lines += ["他 O", "在 O", "京 M-LOC", "。 O", ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def test_bmes_and_cluener_files_read_as_iob2_with_repairs_counted(tmp_path: Path) -> None:
+    from llmline.train.token_data import read_tagged
+
+    tagged = read_tagged(SourceSpec(path=write_bmes(tmp_path / "train.char.bmes", 2)), key="k")
+    assert tagged.sentences[0].tokens == list("张三在北京工作。")
+    assert tagged.sentences[0].tags == ["B-NAME", "I-NAME", "O", "B-LOC", "I-LOC", "O", "O", "O"]
+    assert len(tagged.repairs) == 1 and "train.char.bmes:3" in tagged.repairs[0]
+    assert tagged.sentences[-1].tags == ["O", "O", "B-LOC", "O"]
+    with pytest.raises(DataError, match="broken tag sequence"):
+        read_tagged(SourceSpec(path=tmp_path / "train.char.bmes"), key="k", strict=True)
+
+    cluener = tmp_path / "dev.json"
+    row = {"text": "叶老桂在浙商银行", "label": {"name": {"叶老桂": [[0, 2]]},
+                                                 "company": {"浙商银行": [[4, 7]]}}}  # fmt: skip
+    cluener.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    [sentence] = read_tagged(SourceSpec(path=cluener), key="k").sentences
+    assert sentence.tags == ["B-name", "I-name", "I-name", "O", "B-company", "I-company",
+                             "I-company", "I-company"]  # fmt: skip
+
+
+def test_chinese_spans_split_into_characters() -> None:
+    text = "患者张三在北京协和医院确诊糖尿病"
+    sentence = spans_to_tags(text, [{"start": 2, "end": 4, "label": "PER"}], where="x")
+    assert sentence.tokens == list(text)
+    assert sentence.tags[:5] == ["O", "O", "B-PER", "I-PER", "O"]
+
+
+@pytest.mark.slow
+def test_character_level_chinese_ner_predicts_character_offsets(
+    tmp_path: Path, tiny_bert_dir: Path
+) -> None:
+    from llmline.models.meta import ModelMeta
+    from llmline.models.predictor import load_predictor
+
+    spec = load_spec(ner_spec(tmp_path, write_bmes(tmp_path / "train.char.bmes"), tiny_bert_dir))
+    ctx = run_chain(spec, Workspace.resolve(tmp_path / "ws"), until="evaluate")
+    report = json.loads((ctx.run.data_dir / "data_report.json").read_text())
+    assert report["reading"]["data.source"]["repaired_sentences"] == 1
+    assert ModelMeta.load(ctx.run.model_dir).extra["word_unit"] == "char"
+    text = "请问王芳在上海吗？iPhone 15"
+    [result] = load_predictor(ctx.run.model_dir).predict([text])
+    for entity in result["entities"]:  # whatever a tiny model finds, offsets are characters
+        assert text[entity["start"] : entity["end"]] == entity["text"]
+        assert entity["end"] - entity["start"] <= len(text)

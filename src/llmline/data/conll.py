@@ -14,7 +14,7 @@ from llmline.data.sources import SOURCES, open_text
 from llmline.errors import DataError
 from llmline.spec import SourceSpec
 
-CONLL_SUFFIXES = (".conll", ".conllu", ".iob", ".bio", ".txt")
+CONLL_SUFFIXES = (".conll", ".conllu", ".iob", ".bio", ".bioes", ".iobes", ".bmes", ".txt")
 
 
 @SOURCES.register("conll")

@@ -6,7 +6,6 @@ the evaluate stage load it from any saved token-classification model (full or ad
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,14 +13,23 @@ from typing import Any
 
 from llmline.models.meta import ModelMeta
 
-# CoNLL-like words: runs of word characters (keeping inner - ' . as in 1996-08-22, U.S, o'clock)
-# or single punctuation marks. Used for span inputs and for raw text at prediction time.
-WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]")
-
 
 def words_with_offsets(text: str) -> list[tuple[str, int, int]]:
-    """Split raw text into CoNLL-like words with their character offsets."""
-    return [(m.group(), m.start(), m.end()) for m in WORD.finditer(text)]
+    """Split raw text into CoNLL-like words with their character offsets (each CJK character a
+    word of its own: see `llmline.models.words`)."""
+    from llmline.models.words import words_with_offsets as split
+
+    return split(text)
+
+
+def model_words(meta: ModelMeta, text: str) -> list[tuple[str, int, int]]:
+    """Raw text split the way the model's training sentences were: one character per token for
+    a model trained on character-level Chinese corpora (Resume, Weibo, CLUENER), words else."""
+    from llmline.models.words import characters_with_offsets
+
+    if meta.extra.get("word_unit") == "char":
+        return characters_with_offsets(text)
+    return words_with_offsets(text)
 
 
 def label_config(tags: list[str]) -> dict[str, Any]:
@@ -82,7 +90,7 @@ class NerPredictor:
 
     def predict(self, texts: Sequence[str], *, top_k: int = 1) -> list[dict[str, Any]]:
         """Entity spans with character offsets into each text (top_k is not used by NER)."""
-        words = [words_with_offsets(text) for text in texts]
+        words = [model_words(self.meta, text) for text in texts]
         scores = self._word_scores([[w for w, _, _ in row] for row in words])
         results = []
         for text, row_words, row_scores in zip(texts, words, scores, strict=True):

@@ -140,7 +140,8 @@ def build(
         "max_length": cfg.max_length,
         "label_all_tokens": options.label_all_tokens,
     }
-    train = encode_sentences(read_sentences_snapshot(data.train), tokenizer, tags, **encode)
+    train_sentences = read_sentences_snapshot(data.train)
+    train = encode_sentences(train_sentences, tokenizer, tags, **encode)
     validation = encode_sentences(
         read_sentences_snapshot(data.validation), tokenizer, tags, **encode
     )
@@ -153,8 +154,17 @@ def build(
         model=model, tokenizer=tokenizer, train=train, validation=validation,
         collator=DataCollatorForTokenClassification(tokenizer), head_names=("classifier",),
         compute_metrics=_metrics_fn(tags), compute_loss=loss, sampling="group_by_length",
-        state={"base_dir": base_dir, "tags": tags},
+        state={"base_dir": base_dir, "tags": tags, "word_unit": word_unit(train_sentences)},
     )  # fmt: skip
+
+
+def word_unit(sentences: list[Sentence]) -> str:
+    """ "char" when the training corpus is written one CJK character per token (Resume, Weibo,
+    CLUENER), so the predictor splits raw text the same way; "word" otherwise."""
+    from llmline.models.words import char_level
+
+    chars = sum(char_level(s.tokens) for s in sentences)
+    return "char" if chars > len(sentences) / 2 else "word"
 
 
 def save(
@@ -166,7 +176,8 @@ def save(
     meta = ModelMeta(
         labels=prepared.state["tags"], pooling="token", normalize=False,
         max_length=spec.train.max_length, task="ner", base_model=spec.train.base_model,
-        extra={"label_all_tokens": task_config(spec, NerConfig).label_all_tokens},
+        extra={"label_all_tokens": task_config(spec, NerConfig).label_all_tokens,
+               "word_unit": prepared.state.get("word_unit", "word")},
     )  # fmt: skip
     save_pretrained(trainer.model, prepared.tokenizer, model_dir, spec, meta,
                     prepared.state["base_dir"])  # fmt: skip

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,21 +47,63 @@ def spans_to_tags(text: str, entities: list[dict[str, Any]], *, where: str) -> S
     return Sentence([w for w, _, _ in words], tags)
 
 
-def read_sentences(source: SourceSpec, *, key: str) -> Iterator[Sentence]:
-    """Sentences from a CoNLL file or JSONL rows (tokens+tags, or text+entities)."""
+@dataclass
+class TaggedFile:
+    """A file's sentences in IOB2, and what converting them took: tags of a broken BMES/BIOES
+    sequence repaired (with their places), IOB1 starts made B-, overlapping spans dropped."""
+
+    sentences: list[Sentence]
+    repairs: list[str] = field(default_factory=list)
+    iob1_starts: int = 0
+    overlaps_dropped: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "repaired_sentences": len(self.repairs),
+            "repairs": self.repairs[:20],
+            "iob1_starts": self.iob1_starts,
+            "overlapping_spans_dropped": self.overlaps_dropped,
+        }
+
+
+def read_tagged(source: SourceSpec, *, key: str, strict: bool = False) -> TaggedFile:
+    """Sentences from a CoNLL-style file (IOB1/IOB2/BIOES/BMES/BILOU, `-` or `_`), JSONL rows
+    (tokens+tags, or text+entities) or CLUENER span rows, every tag scheme converted to IOB2."""
     import llmline.data.conll
     from llmline.data.sources import SOURCES, infer_format
+    from llmline.data.tag_schemes import explicit_end_scheme, to_iob2
 
     fmt = source.format
     if fmt == "auto":
         suffix = source.path.suffix.lower()
         fmt = "conll" if suffix in llmline.data.conll.CONLL_SUFFIXES else infer_format(source.path)
     reader = SOURCES.get(fmt, key=f"{key}.format")
-    for number, row in enumerate(reader(source), start=1):
-        yield _sentence(row, where=f"{source.path}:{number}")
+    rows = [(f"{source.path}:{n}", r) for n, r in enumerate(reader(source), start=1)]
+    read = TaggedFile([])
+    raw = [_sentence(row, where=where, counts=read) for where, row in rows]
+    explicit = explicit_end_scheme([s.tags for s in raw])
+    for (where, _), sentence in zip(rows, raw, strict=True):
+        conversion = to_iob2(sentence.tags, explicit_end=explicit, where=where, strict=strict)
+        read.sentences.append(Sentence(sentence.tokens, conversion.tags))
+        if conversion.repairs:  # one entry per sentence, its problems joined
+            read.repairs.append("; ".join(conversion.repairs))
+        read.iob1_starts += conversion.iob1_starts
+    if read.repairs:
+        console.print(
+            f"[yellow]{source.path.name}: {len(read.repairs)} sentences with broken tag "
+            f"sequences repaired[/] (first: {read.repairs[0]}); data.strict refuses them"
+        )
+    return read
 
 
-def _sentence(row: dict[str, Any], *, where: str) -> Sentence:
+def read_sentences(source: SourceSpec, *, key: str, strict: bool = False) -> Iterator[Sentence]:
+    """The sentences of `read_tagged`, in IOB2."""
+    yield from read_tagged(source, key=key, strict=strict).sentences
+
+
+def _sentence(row: dict[str, Any], *, where: str, counts: TaggedFile) -> Sentence:
+    from llmline.data.span_json import is_span_row, span_sentence
+
     if isinstance(row.get("tokens"), list) and isinstance(row.get("tags"), list):
         tokens, tags = [str(t) for t in row["tokens"]], [str(t) for t in row["tags"]]
         if len(tokens) != len(tags):
@@ -71,24 +113,31 @@ def _sentence(row: dict[str, Any], *, where: str) -> Sentence:
                 fix="give exactly one tag per token",
             )
         return Sentence(tokens, tags)
+    if is_span_row(row):  # CLUENER: {"text", "label": {type: {mention: [[start, end]]}}}
+        spans = span_sentence(row, where=where)
+        counts.overlaps_dropped += spans.overlaps_dropped
+        return Sentence(spans.tokens, spans.tags)
     if isinstance(row.get("text"), str):
         return spans_to_tags(row["text"], list(row.get("entities") or []), where=where)
     raise DataError(
-        "a NER row needs 'tokens' and 'tags' lists, or 'text' with 'entities' spans",
+        "a NER row needs 'tokens' and 'tags' lists, 'text' with 'entities' spans, or CLUENER's "
+        "'text' with a 'label' mapping",
         where=where,
         fix='e.g. {"text": "Ann lives in Paris", "entities": [{"start":0,"end":3,"label":"PER"}]}',
     )
 
 
 def prepare_token_data(spec: PipelineSpec, out_dir: Path) -> DataArtifact:
-    """Read, deduplicate and split sentences; write parquet snapshots and a data report."""
+    """Read (tags to IOB2), deduplicate and split sentences; write parquet snapshots and a data
+    report that says what reading had to repair."""
     data = spec.data
-    train = _load(data.source, data, "data.source")
+    reading: dict[str, Any] = {}
+    train = _load(data.source, data, "data.source", reading)
     duplicates = 0
     if data.dedup:
         train, duplicates = _dedup(train)
     if data.validation is not None:
-        validation = _load(data.validation, data, "data.validation")
+        validation = _load(data.validation, data, "data.validation", reading)
     else:
         train, validation = _split(train, data.validation_fraction, spec.seed)
     labels = _labels(train, validation)
@@ -96,7 +145,7 @@ def prepare_token_data(spec: PipelineSpec, out_dir: Path) -> DataArtifact:
     paths = {"train": out_dir / "train.parquet", "validation": out_dir / "validation.parquet"}
     write_sentences(train, paths["train"])
     write_sentences(validation, paths["validation"])
-    report = _report(train, validation, labels, duplicates, paths)
+    report = _report(train, validation, labels, duplicates, paths) | {"reading": reading}
     write_json_atomic(out_dir / "data_report.json", report)
     console.print(
         f"[bold]data[/]: {len(train)} train / {len(validation)} validation sentences, "
@@ -105,13 +154,12 @@ def prepare_token_data(spec: PipelineSpec, out_dir: Path) -> DataArtifact:
     return DataArtifact(paths["train"], paths["validation"], labels, report)
 
 
-def _load(source: SourceSpec, data: DataSpec, key: str) -> list[Sentence]:
-    sentences: list[Sentence] = []
-    for sentence in read_sentences(source, key=key):
-        if data.max_rows is not None and len(sentences) >= data.max_rows:
-            break
-        if sentence.tokens:
-            sentences.append(sentence)
+def _load(source: SourceSpec, data: DataSpec, key: str, reading: dict[str, Any]) -> list[Sentence]:
+    tagged = read_tagged(source, key=key, strict=data.strict)
+    reading[key] = tagged.summary()
+    sentences = [s for s in tagged.sentences if s.tokens]
+    if data.max_rows is not None:
+        sentences = sentences[: data.max_rows]
     if not sentences:
         raise DataError(f"no sentences in {source.path}", where=key, fix="check the file/format")
     return sentences
