@@ -43,12 +43,14 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not integration and not slow"
 
-# torch stays at the CPU build on this disk: the newer releases pip would pick are CUDA builds.
+# torch stays at the CPU build on this disk (named in the same install so the eager upgrade keeps
+# it): the newer releases pip would pick are multi-GB CUDA builds.
 test-latest:
 	$(PYTHON) -m venv $(LATEST)
 	$(LATEST)/bin/python -m pip install -q --upgrade pip
 	$(LATEST)/bin/python -m pip install -q $(TORCH)
-	$(LATEST)/bin/python -m pip install -q --upgrade --upgrade-strategy eager -e ".[serve,dev]"
+	$(LATEST)/bin/python -m pip install -q --upgrade --upgrade-strategy eager -e ".[serve,dev]" \
+		$(TORCH)
 	$(LATEST)/bin/python -m pip install -q --upgrade --no-deps $(NO_DEPS)
 	$(LATEST)/bin/python -m pip freeze --exclude-editable > $(LATEST)/versions.txt
 	diff $(CONSTRAINTS) $(LATEST)/versions.txt | grep '^[<>]' || true
