@@ -10,7 +10,6 @@ model decides them, not every user.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,24 +19,18 @@ import numpy as np
 from llmline.errors import ModelError
 from llmline.spec.kb import KbSpec, PrefixSpec
 
-ENCODER_META = "llmline_encoder.json"
-
 
 def resolve_prefixes(setting: str | PrefixSpec, directory: Path) -> PrefixSpec:
-    """The prefix pair a spec's `prefixes` means for this model directory."""
+    """The prefix pair a spec's `prefixes` means for this model directory (`auto`: what the
+    directory's llmline_encoder.json says, read by `models.encoding.encoder_prefixes`)."""
+    from llmline.models.encoding import encoder_prefixes
+
     if isinstance(setting, PrefixSpec):
         return setting
-    if setting == "none" or not (directory / ENCODER_META).exists():
+    if setting == "none":
         return PrefixSpec()
-    try:
-        found = json.loads((directory / ENCODER_META).read_text(encoding="utf-8"))["prefixes"]
-        return PrefixSpec(query=str(found.get("query", "")), passage=str(found.get("passage", "")))
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ModelError(
-            f"{directory / ENCODER_META} is not {{'prefixes': {{'query': ..., 'passage': ...}}}}"
-            f" ({type(exc).__name__})",
-            fix="repair the file, or set kb.prefixes explicitly",
-        ) from None
+    found = encoder_prefixes(directory)
+    return PrefixSpec(query=found.get("query", ""), passage=found.get("passage", ""))
 
 
 class Encoder:
