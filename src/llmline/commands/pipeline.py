@@ -11,6 +11,10 @@ from llmline.console import console
 
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", type=Path, help="pipeline YAML (a file in recipes/ or your own)")
+    add_var_argument(parser)
+
+
+def add_var_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--var", action="append", default=[], metavar="NAME=VALUE",
         help="value for a ${NAME} placeholder in the spec (repeatable)",

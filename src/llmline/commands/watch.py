@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from llmline.commands.pipeline import add_workspace_argument
+from llmline.commands.pipeline import add_var_argument, add_workspace_argument
 from llmline.console import console
 from llmline.errors import SpecError
 
@@ -38,10 +38,7 @@ def register(verbs: Any) -> None:
     watch.add_argument("--json", action="store_true", help="alerts: print JSON on stdout")
     watch.add_argument("--date", default=None, help="report: YYYY-MM-DD (UTC; default latest)")
     watch.add_argument("--out", type=Path, default=None, help="report: output directory")
-    watch.add_argument(
-        "--var", action="append", default=[], metavar="NAME=VALUE",
-        help="value for a ${NAME} placeholder in the spec (repeatable)",
-    )  # fmt: skip
+    add_var_argument(watch)
     add_workspace_argument(watch)
     watch.set_defaults(handler=cmd_watch)
 

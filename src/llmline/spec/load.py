@@ -76,17 +76,23 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
-def load_spec(path: Path | str, variables: dict[str, str] | None = None) -> PipelineSpec:
-    """Read, substitute and validate a spec; every failure is a SpecError naming the key."""
-    path = Path(path)
+def read_with_variables(path: Path, variables: dict[str, str] | None = None) -> dict[str, Any]:
+    """A spec file's YAML with every ${NAME} filled (`variables:` defaults, then the given
+    values), and `variables` set to the merged values."""
     raw = read_yaml(path)
     declared = raw.get("variables") or {}
     if not isinstance(declared, dict):
         raise SpecError("'variables' must be a mapping of NAME: default", where=str(path))
     merged = {str(k): str(v) for k, v in declared.items()} | (variables or {})
-    resolved = substitute_variables(raw, merged, where=str(path))
+    resolved: dict[str, Any] = substitute_variables(raw, merged, where=str(path))
     resolved["variables"] = merged
-    return validate_spec(resolved, where=str(path))
+    return resolved
+
+
+def load_spec(path: Path | str, variables: dict[str, str] | None = None) -> PipelineSpec:
+    """Read, substitute and validate a spec; every failure is a SpecError naming the key."""
+    path = Path(path)
+    return validate_spec(read_with_variables(path, variables), where=str(path))
 
 
 def validate_spec(raw: dict[str, Any], *, where: str = "spec") -> PipelineSpec:

@@ -25,13 +25,11 @@ def load_watch_spec(path: Path, variables: dict[str, str] | None = None) -> Watc
     """Read a watch file (or a pipeline spec's `watch:` block); errors name the key."""
     from pydantic import ValidationError
 
-    from llmline.spec import describe_validation_error, read_yaml, substitute_variables
+    from llmline.spec import describe_validation_error
+    from llmline.spec.load import read_with_variables
 
-    raw = read_yaml(path)
-    declared = raw.get("variables") or {}
-    merged = {str(k): str(v) for k, v in dict(declared).items()} | (variables or {})
-    raw = substitute_variables(raw, merged, where=str(path))
-    block = raw.get("watch", raw) if "watch" in raw else raw
+    raw = read_with_variables(path, variables)
+    block = raw.get("watch", raw)
     prefix = "watch." if "watch" in raw else ""
     if not isinstance(block, dict):
         raise SpecError("watch: must be a mapping", where=str(path))
