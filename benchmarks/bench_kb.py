@@ -187,9 +187,11 @@ def _searcher(kb: Any, retriever: str) -> Any:
     return lambda query: kb.search(query, retriever=retriever)
 
 
-def _timed(call: Any, queries: list[str]) -> dict[str, float]:
-    for query in queries[:5]:
-        call(query)  # warm-up: caches, lazy loads
+def _timed(call: Any, queries: Any, *, warm_up: int = 5) -> dict[str, float]:
+    """p50/p99 milliseconds of call over queries (texts or vectors), after warm_up calls that
+    fill caches and lazy loads."""
+    for query in queries[:warm_up]:
+        call(query)
     times = []
     for query in queries:
         began = time.perf_counter()
@@ -203,13 +205,12 @@ def _timed_index(kb: Any, queries: list[str], vectors: np.ndarray) -> dict[str, 
     from llmline.kb.retrieve import Searcher
 
     searcher = Searcher(kb, "hybrid", kb.spec.top_k)
-    times = []
-    for query, vector in zip(queries, vectors, strict=True):
-        began = time.perf_counter()
-        scored, parts = searcher._one(query, vector)
+
+    def search(pair: tuple[str, np.ndarray]) -> None:
+        scored, parts = searcher._one(*pair)
         searcher._hits(scored[: kb.spec.top_k], parts)
-        times.append((time.perf_counter() - began) * 1000)
-    return _percentiles(times)
+
+    return _timed(search, list(zip(queries, vectors, strict=True)), warm_up=0)
 
 
 def _percentiles(times: list[float]) -> dict[str, float]:
@@ -234,10 +235,10 @@ def vector_stores(workdir: Path, sizes: Sequence[int], dim: int = 384) -> dict[s
         data = rng.standard_normal((size, dim)).astype(np.float32)
         data /= np.linalg.norm(data, axis=1, keepdims=True)
         queries = data[rng.choice(size, 200, replace=False)] + 0.01
-        row = {"faiss_flat": _timed_vectors(_faiss(workdir, data), queries)}
+        row = {"faiss_flat": _timed(_faiss(workdir, data), queries, warm_up=1)}
         for name, make in (("lancedb_flat", _lancedb), ("sqlite_vec", _sqlite_vec)):
             try:
-                row[name] = _timed_vectors(make(workdir, data), queries)
+                row[name] = _timed(make(workdir, data), queries, warm_up=1)
             except (ImportError, AttributeError) as exc:
                 row[name] = {"unavailable": f"{type(exc).__name__}: {exc}"}
         out[str(size)] = row
@@ -277,16 +278,6 @@ def _sqlite_vec(workdir: Path, data: np.ndarray) -> Any:
     db.executemany("INSERT INTO v(rowid, embedding) VALUES (?, ?)", rows)
     sql = "SELECT rowid, distance FROM v WHERE embedding MATCH ? AND k = 50"
     return lambda q: db.execute(sql, (q.tobytes(),)).fetchall()
-
-
-def _timed_vectors(call: Any, queries: np.ndarray) -> dict[str, float]:
-    call(queries[0])
-    times = []
-    for query in queries:
-        began = time.perf_counter()
-        call(query)
-        times.append((time.perf_counter() - began) * 1000)
-    return _percentiles(times)
 
 
 def encoders_available() -> list[str]:
