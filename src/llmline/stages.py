@@ -129,7 +129,11 @@ def _register(ctx: Context) -> StageOutput:
 
 
 def _task_config(ctx: Context) -> Any:
-    return ctx.spec.model_dump(mode="json")["task_config"]
+    """The task_config block as JSON values (the validated task model, or what was given)."""
+    from pydantic import BaseModel
+
+    config = ctx.spec.task_config
+    return config.model_dump(mode="json") if isinstance(config, BaseModel) else config
 
 
 # Keys hold only what each stage reads, so an edited later block reuses the earlier stages (and
