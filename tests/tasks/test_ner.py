@@ -10,7 +10,8 @@ import pytest
 from llmline.chain import run_chain
 from llmline.data.conll import read_conll
 from llmline.errors import DataError
-from llmline.models.ner import decode_entities, words_with_offsets
+from llmline.models.ner import decode_entities
+from llmline.models.words import words_with_offsets
 from llmline.spec import SourceSpec, load_spec
 from llmline.tasks.ner import IGNORE, align_labels, seqeval_report
 from llmline.train.token_data import spans_to_tags

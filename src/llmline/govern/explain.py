@@ -157,7 +157,7 @@ def _explain_ner(predictor: Any, text: str, *, entity: int, steps: int) -> dict[
     import torch
     from captum.attr import LayerIntegratedGradients
 
-    from llmline.models.ner import words_with_offsets
+    from llmline.models.words import words_with_offsets
 
     found = predictor.predict([text])[0]["entities"]
     if not found:

@@ -12,21 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from llmline.models.meta import ModelMeta
-
-
-def words_with_offsets(text: str) -> list[tuple[str, int, int]]:
-    """Split raw text into CoNLL-like words with their character offsets (each CJK character a
-    word of its own: see `llmline.models.words`)."""
-    from llmline.models.words import words_with_offsets as split
-
-    return split(text)
+from llmline.models.words import characters_with_offsets, words_with_offsets
 
 
 def model_words(meta: ModelMeta, text: str) -> list[tuple[str, int, int]]:
     """Raw text split the way the model's training sentences were: one character per token for
-    a model trained on character-level Chinese corpora (Resume, Weibo, CLUENER), words else."""
-    from llmline.models.words import characters_with_offsets
-
+    a model trained on character-level Chinese corpora (Resume, Weibo, CLUENER), words else
+    (each CJK character still a word of its own: see `llmline.models.words`)."""
     if meta.extra.get("word_unit") == "char":
         return characters_with_offsets(text)
     return words_with_offsets(text)

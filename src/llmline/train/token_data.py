@@ -18,7 +18,7 @@ from llmline.console import console
 from llmline.data.stage import DataArtifact
 from llmline.errors import DataError
 from llmline.lineage import atomic_path, sha256_file, write_json_atomic
-from llmline.models.ner import words_with_offsets
+from llmline.models.words import words_with_offsets
 from llmline.spec import DataSpec, PipelineSpec, SourceSpec
 
 
