@@ -42,14 +42,17 @@ def data_artifact(ctx: Context) -> DataArtifact:
 
 
 def _train(ctx: Context) -> StageOutput:
+    from llmline.train.auto_base import resolve_auto_base
     from llmline.train.distributed import train_model
 
+    data = data_artifact(ctx)
+    spec, pick = resolve_auto_base(ctx.spec, data.train)
     # In this process, or data-parallel on the workers train.distributed names.
-    result = train_model(ctx.spec, data_artifact(ctx), ctx.run.dir, ctx.workspace)
-    return StageOutput(
-        paths={"model": result.model_dir},
-        result={"metrics": result.metrics, "seconds": result.seconds, "steps": result.steps},
-    )
+    result = train_model(spec, data, ctx.run.dir, ctx.workspace)
+    summary = {"metrics": result.metrics, "seconds": result.seconds, "steps": result.steps}
+    if pick is not None:
+        summary["base_model"] = pick.as_record()
+    return StageOutput(paths={"model": result.model_dir}, result=summary)
 
 
 def _evaluate(ctx: Context) -> StageOutput:

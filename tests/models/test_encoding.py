@@ -94,3 +94,9 @@ def test_e5_tokenizer_one_token_per_chinese_character() -> None:
     assert pieces[len(SENTENCE) + 1] == "A"  # full-width letter: its NFKC form's piece
     assert ids[-1] == tokenizer.unk_token_id  # a tag character has no piece at all
     assert "\u2581" not in pieces[: len(SENTENCE)]
+
+
+def test_a_longer_token_in_a_character_corpus_gets_its_first_piece() -> None:
+    tokenizer = unigram_tokenizer(["患", "\u258120", "18"])
+    pieces = tokenizer.convert_ids_to_tokens(char_token_ids(tokenizer, ["患", "2018"]))
+    assert pieces == ["患", "\u258120"]  # one token still, the number's first piece

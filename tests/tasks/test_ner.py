@@ -13,7 +13,8 @@ from llmline.errors import DataError
 from llmline.models.ner import decode_entities
 from llmline.models.words import words_with_offsets
 from llmline.spec import SourceSpec, load_spec
-from llmline.tasks.ner import IGNORE, align_labels, seqeval_report
+from llmline.tasks.ner import IGNORE, align_labels, encode_sentences, seqeval_report
+from llmline.train.token_data import Sentence
 from llmline.train.token_data import spans_to_tags
 from llmline.workspace import Workspace
 
@@ -176,6 +177,23 @@ def test_bmes_and_cluener_files_read_as_iob2_with_repairs_counted(tmp_path: Path
                              "I-company", "I-company"]  # fmt: skip
 
 
+def test_character_corpora_encode_one_token_per_character() -> None:
+    """E5's SentencePiece would put a `▁` before every character split into words; one token per
+    character keeps the labels exactly in place, including unknown characters."""
+    from tests.models.test_encoding import unigram_tokenizer
+
+    tokenizer = unigram_tokenizer(["张", "三", "在", "北", "京"])
+    tags = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    sentence = Sentence(list("张三在北京？"), ["B-PER", "I-PER", "O", "B-LOC", "I-LOC", "O"])
+    split = encode_sentences([sentence], tokenizer, tags, max_length=32)[0]
+    [row] = encode_sentences([sentence], tokenizer, tags, max_length=32, one_token_per_word=True)
+    assert len(split["input_ids"]) > len(row["input_ids"]) == len(sentence.tokens) + 2
+    assert row["labels"] == [IGNORE, 1, 2, 0, 3, 4, 0, IGNORE]
+    assert tokenizer.convert_ids_to_tokens(row["input_ids"])[1:3] == ["张", "三"]
+    [cut] = encode_sentences([sentence], tokenizer, tags, max_length=4, one_token_per_word=True)
+    assert cut["labels"] == [IGNORE, 1, 2, IGNORE]
+
+
 def test_chinese_spans_split_into_characters() -> None:
     text = "患者张三在北京协和医院确诊糖尿病"
     sentence = spans_to_tags(text, [{"start": 2, "end": 4, "label": "PER"}], where="x")
@@ -194,9 +212,13 @@ def test_character_level_chinese_ner_predicts_character_offsets(
     ctx = run_chain(spec, Workspace.resolve(tmp_path / "ws"), until="evaluate")
     report = json.loads((ctx.run.data_dir / "data_report.json").read_text())
     assert report["reading"]["data.source"]["repaired_sentences"] == 1
-    assert ModelMeta.load(ctx.run.model_dir).extra["word_unit"] == "char"
+    meta = ModelMeta.load(ctx.run.model_dir)
+    assert meta.extra["word_unit"] == "char" and meta.extra["token_unit"] == "char"
     text = "请问王芳在上海吗？iPhone 15"
-    [result] = load_predictor(ctx.run.model_dir).predict([text])
+    predictor = load_predictor(ctx.run.model_dir)
+    _, _, word_ids = predictor._encode([list("王芳在上海")])
+    assert word_ids == [[None, 0, 1, 2, 3, 4, None]]  # one token per character, as in training
+    [result] = predictor.predict([text])
     for entity in result["entities"]:  # whatever a tiny model finds, offsets are characters
         assert text[entity["start"] : entity["end"]] == entity["text"]
         assert entity["end"] - entity["start"] <= len(text)

@@ -42,6 +42,9 @@ def collect_facts(run_dir: Path) -> dict[str, Any]:
         )
     stages = {p.stem: _json(p) for p in sorted((run_dir / "stages").glob("*.json"))}
     spec = yaml.safe_load((run_dir / "spec.yaml").read_text(encoding="utf-8"))
+    picked = ((stages.get("train") or {}).get("result") or {}).get("base_model")
+    if picked:  # `base_model: auto`, resolved by the train stage from the data's language
+        spec["train"] |= {"base_model": picked["picked"], "base_model_auto": picked}
     return {
         "run_dir": run_dir,
         "spec": spec,
@@ -405,7 +408,9 @@ def _base_model_line(spec: dict[str, Any], card: CardSpec) -> str:
     reference = _base_model(spec)
     if reference is None:
         return "- base model: none, trained from scratch (its own tokenizer, random initialisation)"
+    auto = spec["train"].get("base_model_auto")
+    how = f", picked by `base_model: auto` for {auto['language']} training data" if auto else ""
     return (
         f"- base model: `{reference}` (licence: "
-        f"{base_model_licence(reference, card.base_model_license)})"
+        f"{base_model_licence(reference, card.base_model_license)}{how})"
     )

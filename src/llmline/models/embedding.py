@@ -29,7 +29,7 @@ def embed_texts(predictor: Any, texts: Sequence[str]) -> list[list[float]]:
     import torch
 
     batch = predictor.tokenizer(
-        list(texts),
+        [predictor.meta.text_prefix + text for text in texts],
         padding=True,
         truncation=True,
         max_length=predictor.meta.max_length,

@@ -55,7 +55,8 @@ def encoder_prefixes(model_dir: Path) -> dict[str, str]:
 
 def char_token_ids(tokenizer: Any, chars: Sequence[str]) -> list[int]:
     """One vocabulary id per character: its own piece, else its normalised form's piece (full-
-    width `Ａ` -> `A`), else the `▁`-prefixed piece, else unk. A space becomes `▁`."""
+    width `Ａ` -> `A`), else the `▁`-prefixed piece, else (a token longer than one character)
+    its first sub-piece, else unk. A space becomes `▁`."""
     normalizer = getattr(getattr(tokenizer, "backend_tokenizer", None), "normalizer", None)
     unk = tokenizer.unk_token_id
     ids = []
@@ -75,6 +76,10 @@ def _piece_id(tokenizer: Any, char: str, normalizer: Any, unk: int) -> int:
         token_id = tokenizer.convert_tokens_to_ids(piece)
         if isinstance(token_id, int) and token_id != unk:
             return token_id
+    if len(char) > 1:  # a longer "character" (a number in a char-level corpus): its first piece
+        pieces = [p for p in tokenizer.tokenize(char) if p != SPACE_PIECE]
+        if pieces:
+            return int(tokenizer.convert_tokens_to_ids(pieces[0]))
     return int(unk)
 
 

@@ -29,6 +29,12 @@ class ModelMeta:
     base_model: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def text_prefix(self) -> str:
+        """What goes before every text at inference, as it did in training: E5 was pretrained
+        with "query: " before texts that are classified or clustered (see models.encoding)."""
+        return str(self.extra.get("text_prefix", ""))
+
     def save(self, directory: Path) -> None:
         from llmline.lineage import write_text_atomic
 

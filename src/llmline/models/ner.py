@@ -58,20 +58,14 @@ class NerPredictor:
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 chunk = order[start : start + self.batch_size]
-                batch = self.tokenizer(
-                    [list(sentences[i]) for i in chunk], is_split_into_words=True,
-                    truncation=True, max_length=self.meta.max_length, padding=True,
-                    return_tensors="pt",
-                )  # fmt: skip
-                logits = self.model(
-                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-                ).logits
-                logits = logits[:, -batch["input_ids"].shape[1] :]  # prompt tuning's prefix
+                input_ids, attention_mask, word_ids = self._encode([sentences[i] for i in chunk])
+                logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+                logits = logits[:, -input_ids.shape[1] :]  # prompt tuning's prefix
                 probs = torch.softmax(logits.float(), dim=-1)
                 for row, index in enumerate(chunk):
                     words = [(outside, 1.0)] * len(sentences[index])
                     seen: set[int] = set()
-                    for piece, word in enumerate(batch.word_ids(row)):
+                    for piece, word in enumerate(word_ids[row]):
                         if word is None or word in seen:
                             continue
                         seen.add(word)
@@ -79,6 +73,28 @@ class NerPredictor:
                         words[word] = (int(label), float(score))
                     out[index] = words
         return out
+
+    def _encode(self, sentences: Sequence[list[str]]) -> tuple[Any, Any, list[list[int | None]]]:
+        """Padded input ids, attention mask and each token's word index, encoded the way the
+        model was trained: one token per character (`token_unit: char`) or word pieces."""
+        if self.meta.extra.get("token_unit") != "char":
+            batch = self.tokenizer(
+                [list(words) for words in sentences], is_split_into_words=True,
+                truncation=True, max_length=self.meta.max_length, padding=True,
+                return_tensors="pt",
+            )  # fmt: skip
+            word_ids = [batch.word_ids(row) for row in range(len(sentences))]
+            return batch["input_ids"], batch["attention_mask"], word_ids
+        import torch
+
+        from llmline.models.encoding import encode_chars
+
+        rows = [encode_chars(self.tokenizer, w, max_length=self.meta.max_length) for w in sentences]
+        width = max(len(row["input_ids"]) for row in rows)
+        pad = self.tokenizer.pad_token_id or 0
+        ids = [row["input_ids"] + [pad] * (width - len(row["input_ids"])) for row in rows]
+        mask = [row["attention_mask"] + [0] * (width - len(row["input_ids"])) for row in rows]
+        return torch.tensor(ids), torch.tensor(mask), [row["word_ids"] for row in rows]
 
     def predict(self, texts: Sequence[str], *, top_k: int = 1) -> list[dict[str, Any]]:
         """Entity spans with character offsets into each text (top_k is not used by NER)."""

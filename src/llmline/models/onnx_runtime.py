@@ -59,7 +59,7 @@ class OnnxClassifierPredictor:
         embeddings: Any = None
         chunks = encoded_chunks(
             self.tokenizer, texts, batch_size=self.batch_size,
-            max_length=self.meta.max_length, tensors="np",
+            max_length=self.meta.max_length, tensors="np", prefix=self.meta.text_prefix,
         )  # fmt: skip
         for chunk, batch in chunks:
             out_logits, out_embed = self.session.run(

@@ -43,12 +43,14 @@ def length_chunks(texts: Sequence[str], max_size: int, spread: float = 1.25) -> 
 
 
 def encoded_chunks(
-    tokenizer: Any, texts: Sequence[str], *, batch_size: int, max_length: int, tensors: str
-) -> Iterator[tuple[list[int], Any]]:
-    """(indices, padded encoding) per model call, in length-grouped chunks (`length_chunks`)."""
+    tokenizer: Any, texts: Sequence[str], *, batch_size: int, max_length: int, tensors: str,
+    prefix: str = "",
+) -> Iterator[tuple[list[int], Any]]:  # fmt: skip
+    """(indices, padded encoding) per model call, in length-grouped chunks (`length_chunks`);
+    prefix (E5's "query: ", see `ModelMeta.text_prefix`) goes before every text."""
     for chunk in length_chunks(texts, batch_size):
         encoded = tokenizer(
-            [texts[i] for i in chunk],
+            [prefix + texts[i] for i in chunk],
             padding=True,
             truncation=True,
             max_length=max_length,
@@ -79,7 +81,7 @@ class ClassifierPredictor:
         with torch.inference_mode():
             chunks = encoded_chunks(
                 self.tokenizer, texts, batch_size=self.batch_size,
-                max_length=self.meta.max_length, tensors="pt",
+                max_length=self.meta.max_length, tensors="pt", prefix=self.meta.text_prefix,
             )  # fmt: skip
             for chunk, batch in chunks:
                 logits = self.model(batch["input_ids"], batch["attention_mask"])["logits"]

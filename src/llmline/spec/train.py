@@ -157,8 +157,9 @@ class TrainSpec(StrictModel):
 
     base_model: str = Field(
         "packaged:minilm",
-        description="Model reference: packaged:minilm, a run dir, models:/NAME@ALIAS, a local "
-        "dir, or a hub id.",
+        description="Model reference: packaged:minilm, packaged:e5-small, a run dir, "
+        "models:/NAME@ALIAS, a local dir, a hub id, or auto (encoder tasks: MiniLM for English "
+        "training data, multilingual E5 for anything else).",
     )
     pooling: Literal["mean", "cls"] = Field(
         "mean", description="Sentence pooling; MiniLM was trained with mean pooling."

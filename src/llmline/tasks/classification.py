@@ -31,6 +31,7 @@ def build(
     from transformers import AutoModel, AutoTokenizer, DataCollatorWithPadding
 
     from llmline.models.classifier import build_classifier
+    from llmline.models.encoding import encoder_prefixes
     from llmline.models.meta import ModelMeta
     from llmline.models.resolve import resolve_model
     from llmline.train.losses import class_weights
@@ -39,13 +40,16 @@ def build(
     base_dir = resolve_model(cfg.base_model, workspace)
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     encoder = AutoModel.from_pretrained(base_dir, use_safetensors=True)
+    # A text to classify is a "query" to E5 (its model card: use "query: " for classification)
+    prefix = encoder_prefixes(base_dir).get("query", "")
     meta = ModelMeta(
         labels=data.labels, pooling=cfg.pooling, normalize=cfg.pooling == "mean",
         max_length=cfg.max_length, base_model=cfg.base_model,
-        extra={"label_map": dict(spec.data.label_map)},
+        extra={"label_map": dict(spec.data.label_map), "text_prefix": prefix},
     )  # fmt: skip
-    train, label_ids = encode_split(data.train, tokenizer, data.labels, cfg.max_length)
-    validation, _ = encode_split(data.validation, tokenizer, data.labels, cfg.max_length)
+    encode: dict[str, Any] = {"labels": data.labels, "max_length": cfg.max_length, "prefix": prefix}
+    train, label_ids = encode_split(data.train, tokenizer, **encode)
+    validation, _ = encode_split(data.validation, tokenizer, **encode)
     weights = class_weights(cfg, data.labels, label_ids)
     model = build_classifier(
         encoder, meta, label_smoothing=cfg.label_smoothing, head_dropout=cfg.head_dropout,
@@ -77,12 +81,12 @@ def save(
 
 
 def encode_split(
-    path: Path, tokenizer: Any, labels: list[str], max_length: int
+    path: Path, tokenizer: Any, *, labels: list[str], max_length: int, prefix: str = ""
 ) -> tuple[list[dict[str, Any]], list[int]]:
     texts, raw_labels = read_snapshot(path)
     index = {label: i for i, label in enumerate(labels)}
     label_ids = [index[str(label)] for label in raw_labels]
-    encoded = tokenizer(texts, truncation=True, max_length=max_length)
+    encoded = tokenizer([prefix + text for text in texts], truncation=True, max_length=max_length)
     features = [
         {"input_ids": ids, "attention_mask": mask, "labels": label}
         for ids, mask, label in zip(

@@ -56,9 +56,23 @@ def align_labels(
 
 def encode_sentences(
     sentences: list[Sentence], tokenizer: Any, tags: list[str], *, max_length: int,
-    label_all_tokens: bool = False,
+    label_all_tokens: bool = False, one_token_per_word: bool = False,
 ) -> list[dict[str, Any]]:  # fmt: skip
+    """Token ids and aligned labels. one_token_per_word (character-level corpora) gives each
+    character exactly its own vocabulary piece (`models.encoding.encode_chars`) instead of
+    letting the tokenizer split words: E5's SentencePiece would put a `▁` before each one."""
     index = {tag: i for i, tag in enumerate(tags)}
+    if one_token_per_word:
+        from llmline.models.encoding import encode_chars
+
+        features = []
+        for sentence in sentences:
+            encoded_row = encode_chars(tokenizer, sentence.tokens, max_length=max_length)
+            word_ids = encoded_row.pop("word_ids")
+            labels = align_labels(word_ids, [index[t] for t in sentence.tags],
+                                  label_all_tokens=False, tags=tags)  # fmt: skip
+            features.append({**encoded_row, "labels": labels})
+        return features
     encoded = tokenizer(
         [s.tokens for s in sentences], is_split_into_words=True, truncation=True,
         max_length=max_length,
@@ -136,11 +150,13 @@ def build(
     model = AutoModelForTokenClassification.from_pretrained(
         base_dir, use_safetensors=True, **label_config(tags)
     )
+    train_sentences = read_sentences_snapshot(data.train)
+    unit = word_unit(train_sentences)
     encode: dict[str, Any] = {
         "max_length": cfg.max_length,
         "label_all_tokens": options.label_all_tokens,
+        "one_token_per_word": unit == "char",
     }
-    train_sentences = read_sentences_snapshot(data.train)
     train = encode_sentences(train_sentences, tokenizer, tags, **encode)
     validation = encode_sentences(
         read_sentences_snapshot(data.validation), tokenizer, tags, **encode
@@ -154,13 +170,14 @@ def build(
         model=model, tokenizer=tokenizer, train=train, validation=validation,
         collator=DataCollatorForTokenClassification(tokenizer), head_names=("classifier",),
         compute_metrics=_metrics_fn(tags), compute_loss=loss, sampling="group_by_length",
-        state={"base_dir": base_dir, "tags": tags, "word_unit": word_unit(train_sentences)},
+        state={"base_dir": base_dir, "tags": tags, "word_unit": unit},
     )  # fmt: skip
 
 
 def word_unit(sentences: list[Sentence]) -> str:
     """ "char" when the training corpus is written one CJK character per token (Resume, Weibo,
-    CLUENER), so the predictor splits raw text the same way; "word" otherwise."""
+    CLUENER): the model then sees one token per character, and the predictor splits raw text
+    the same way; "word" otherwise."""
     from llmline.models.words import char_level
 
     chars = sum(char_level(s.tokens) for s in sentences)
@@ -177,7 +194,8 @@ def save(
         labels=prepared.state["tags"], pooling="token", normalize=False,
         max_length=spec.train.max_length, task="ner", base_model=spec.train.base_model,
         extra={"label_all_tokens": task_config(spec, NerConfig).label_all_tokens,
-               "word_unit": prepared.state.get("word_unit", "word")},
+               "word_unit": prepared.state.get("word_unit", "word"),
+               "token_unit": "char" if prepared.state.get("word_unit") == "char" else "piece"},
     )  # fmt: skip
     save_pretrained(trainer.model, prepared.tokenizer, model_dir, spec, meta,
                     prepared.state["base_dir"])  # fmt: skip
