@@ -14,8 +14,7 @@ from llmline.models.ner import decode_entities
 from llmline.models.words import words_with_offsets
 from llmline.spec import SourceSpec, load_spec
 from llmline.tasks.ner import IGNORE, align_labels, encode_sentences, seqeval_report
-from llmline.train.token_data import Sentence
-from llmline.train.token_data import spans_to_tags
+from llmline.train.token_data import Sentence, spans_to_tags
 from llmline.workspace import Workspace
 
 PEOPLE = ["Anna Smith", "John Miller", "Maria Garcia", "Peter Brown", "Laura Chen"]
