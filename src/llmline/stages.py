@@ -59,9 +59,16 @@ def _evaluate(ctx: Context) -> StageOutput:
     """The task's evaluator on the validation snapshot, then the spec's gates on its metrics."""
     from llmline.evaluate.stage import evaluate_snapshot
 
+    base_dir = None
+    if ctx.spec.evaluate.compare_base:
+        from llmline.models.resolve import resolve_model
+
+        base_dir = resolve_model(ctx.spec.train.base_model, ctx.workspace)
     report = evaluate_snapshot(ctx.spec, ctx.run.model_dir, data_artifact(ctx).validation,
-                               ctx.run.eval_dir)  # fmt: skip
+                               ctx.run.eval_dir, base_dir)  # fmt: skip
     summary = {k: report[k] for k in ("rows", "metrics", "primary", "gates", "passed")}
+    if "base" in report:
+        summary |= {"base": report["base"], "change": report["change"]}
     return StageOutput(paths={"report": ctx.run.eval_dir / "report.json"}, result=summary)
 
 

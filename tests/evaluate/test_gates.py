@@ -85,3 +85,13 @@ def test_moved_train_keys_say_where_they_went(tmp_path: Path) -> None:
     assert validate_spec(raw).task_config.label_all_tokens is True
     with pytest.raises(SpecError, match=r"unknown task 'nerr'.*did you mean 'ner'"):
         validate_spec({**raw, "task": "nerr"})
+
+
+def test_compare_base_is_for_tasks_whose_base_answers_by_itself() -> None:
+    raw = _raw("causal_lm", [])
+    raw["evaluate"]["compare_base"] = True
+    assert validate_spec(raw).evaluate.compare_base
+    raw = _raw("ner", [])
+    raw["evaluate"]["compare_base"] = True
+    with pytest.raises(SpecError, match="compare_base: the base model of a ner run has no"):
+        validate_spec(raw)

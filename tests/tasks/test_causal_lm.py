@@ -73,7 +73,8 @@ def test_lora_instruction_tuning_through_the_chain(tmp_path: Path, tiny_llama: P
         "  learning_rate: 1.0e-2\n  max_length: 64\n"
         "  peft: {method: lora, r: 4, alpha: 8, target_modules: [q_proj, v_proj]}\n"
         "task_config:\n  generation: {max_new_tokens: 4, system_prompt: Answer with one word.}\n"
-        "evaluate:\n  gates: [{metric: exact_match, min: 0.0}, {metric: perplexity, max: 1.0}]\n",
+        "evaluate:\n  compare_base: true\n"
+        "  gates: [{metric: exact_match, min: 0.0}, {metric: perplexity, max: 1.0}]\n",
         encoding="utf-8",
     )
     workspace = Workspace.resolve(tmp_path / "ws")
@@ -90,6 +91,14 @@ def test_lora_instruction_tuning_through_the_chain(tmp_path: Path, tiny_llama: P
     assert report["primary"] == "exact_match" and "accuracy" not in report["metrics"]
     verdicts = {g["gate"]: g["passed"] for g in report["gates"]}
     assert verdicts == {"min_exact_match": True, "max_perplexity": False}
+    # compare_base: the untuned base answered the same rows; tuning lowered answer perplexity
+    assert report["base"]["model"] == str(tiny_llama)
+    assert set(report["base"]["metrics"]) == set(report["metrics"])
+    assert report["change"]["perplexity"] == pytest.approx(
+        report["perplexity"] - report["base"]["metrics"]["perplexity"], abs=1e-3
+    )
+    assert report["change"]["perplexity"] < 0
+    assert "Before and after tuning" in (ctx.run.eval_dir / "report.md").read_text("utf-8")
     assert (ctx.run.dir / "train" / "loss_curve.json").exists()
     # The register stage gives MLflow the task's real metric names; the failed gate kept the alias.
     from llmline.registry.store import client

@@ -8,7 +8,7 @@ import pytest
 
 from llmline.errors import SpecError
 from llmline.govern.card import _base_model_line
-from llmline.spec import CardSpec, PipelineSpec
+from llmline.spec import PipelineSpec
 from llmline.train.auto_base import pick_encoder, resolve_auto_base
 
 CHINESE = ["这家酒店的服务很好，房间也干净。", "电池不耐用，客服态度差", "物流很快，包装完好！"]
@@ -62,5 +62,5 @@ def test_the_card_says_the_model_was_picked_automatically() -> None:
     picked = {"picked": "packaged:e5-small", "language": "zh", "votes": {"zh": 3}}
     spec = {"task": "classification",
             "train": {"base_model": "packaged:e5-small", "base_model_auto": picked}}  # fmt: skip
-    line = _base_model_line(spec, CardSpec(base_model_license="MIT"))
+    line = _base_model_line(spec, "MIT")
     assert "`packaged:e5-small`" in line and "picked by `base_model: auto` for zh" in line

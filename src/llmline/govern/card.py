@@ -17,6 +17,7 @@ import yaml
 from llmline.errors import DataError
 from llmline.lineage import write_text_atomic
 from llmline.spec import CardSpec
+from llmline.workspace import Workspace
 
 _LICENCES = (
     ("Attribution 4.0", "cc-by-4.0"),
@@ -45,9 +46,11 @@ def collect_facts(run_dir: Path) -> dict[str, Any]:
     picked = ((stages.get("train") or {}).get("result") or {}).get("base_model")
     if picked:  # `base_model: auto`, resolved by the train stage from the data's language
         spec["train"] |= {"base_model": picked["picked"], "base_model_auto": picked}
+    workspace = Workspace(run_dir.resolve().parents[1])  # <workspace>/runs/<run id>
     return {
         "run_dir": run_dir,
         "spec": spec,
+        "base_licence": base_model_licence(_base_model(spec), None, workspace),
         "manifest": _json(run_dir / "manifest.json"),
         "data": _json(run_dir / "data" / "data_report.json"),
         "eval": _json(run_dir / "eval" / "report.json"),
@@ -59,8 +62,11 @@ def collect_facts(run_dir: Path) -> dict[str, Any]:
     }
 
 
-def base_model_licence(reference: str | None, declared: str | None) -> str:
-    """The spec's declaration, else the `license:` of the base model's own model card."""
+def base_model_licence(
+    reference: str | None, declared: str | None, workspace: Workspace | None = None
+) -> str:
+    """The spec's declaration, else the `license:` of the base model's own model card, found
+    in the run's workspace (a packaged model is cached there; elsewhere it would convert)."""
     if declared:
         return declared
     if not reference:
@@ -69,9 +75,8 @@ def base_model_licence(reference: str | None, declared: str | None) -> str:
         from huggingface_hub.repocard import metadata_load
 
         from llmline.models.resolve import resolve_model
-        from llmline.workspace import Workspace
 
-        readme = resolve_model(reference, Workspace.resolve()) / "README.md"
+        readme = resolve_model(reference, workspace or Workspace.resolve()) / "README.md"
         return str((metadata_load(readme) or {}).get("license", "not declared"))
     except Exception:  # an unreachable hub id or a card without metadata: say so, don't fail
         return "not declared"
@@ -165,7 +170,7 @@ def header(facts: dict[str, Any], card: CardSpec) -> str:
     ]
     data = ModelCardData(
         language=languages,
-        license=base_model_licence(_base_model(spec), card.base_model_license),
+        license=card.base_model_license or facts["base_licence"],
         model_name=facts["register"].get("name") or spec["name"],
         base_model=_hub_id(_base_model(spec)),
         pipeline_tag=pipeline_tag,
@@ -211,7 +216,7 @@ def render_card(facts: dict[str, Any], card: CardSpec) -> str:
     ]
     if card.out_of_scope:
         lines += ["## Out of scope", "", card.out_of_scope, ""]
-    lines += _training_section(spec, manifest, data, card)
+    lines += _training_section(spec, manifest, data, card, facts["base_licence"])
     lines += _evaluation_section(evaluation)
     lines += _governance_section(facts)
     lines += _optimization_section(facts["optimize"])
@@ -231,15 +236,16 @@ def render_card(facts: dict[str, Any], card: CardSpec) -> str:
 
 
 def _training_section(
-    spec: dict[str, Any], manifest: dict[str, Any], data: dict[str, Any], card: CardSpec
-) -> list[str]:
+    spec: dict[str, Any], manifest: dict[str, Any], data: dict[str, Any], card: CardSpec,
+    base_licence: str,
+) -> list[str]:  # fmt: skip
     source = spec["data"]["source"]["path"]
     outputs = (manifest.get("stages", {}).get("data") or {}).get("outputs") or {}
     return [
         "## Training data",
         "",
         f"- source: `{source}` (licence: {data_licence(source, card.data_license)})",
-        _base_model_line(spec, card),
+        _base_model_line(spec, card.base_model_license or base_licence),
         f"- rows: {data.get('rows_in')} in, {data.get('train_rows')} train, "
         f"{data.get('validation_rows')} validation",
         f"- removed: {data.get('dropped') or 'nothing'}",
@@ -404,13 +410,10 @@ def write_card(run_dir: Path, card: CardSpec) -> dict[str, Path]:
     return paths
 
 
-def _base_model_line(spec: dict[str, Any], card: CardSpec) -> str:
+def _base_model_line(spec: dict[str, Any], licence: str) -> str:
     reference = _base_model(spec)
     if reference is None:
         return "- base model: none, trained from scratch (its own tokenizer, random initialisation)"
     auto = spec["train"].get("base_model_auto")
     how = f", picked by `base_model: auto` for {auto['language']} training data" if auto else ""
-    return (
-        f"- base model: `{reference}` (licence: "
-        f"{base_model_licence(reference, card.base_model_license)}{how})"
-    )
+    return f"- base model: `{reference}` (licence: {licence}{how})"

@@ -50,6 +50,11 @@ class EvaluateSpec(StrictModel):
         "max: 80}]; a metric the task does not report is an error.",
     )
     batch_size: int = Field(128, gt=0)
+    compare_base: bool = Field(
+        False,
+        description="Also score train.base_model on the same held-out rows with the same "
+        "generation settings (causal_lm), so the report shows before and after tuning.",
+    )
 
     @field_validator("gates", mode="before")
     @classmethod

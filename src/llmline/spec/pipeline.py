@@ -19,6 +19,10 @@ from llmline.spec.train import HpoSpec, TrainSpec
 from llmline.spec.watch import WatchSpec
 
 
+# Tasks whose base model answers by itself, so it can be scored before tuning.
+COMPARABLE_BASE_TASKS = ("causal_lm",)
+
+
 class PipelineSpec(StrictModel):
     """A whole chain: data -> train -> evaluate -> register."""
 
@@ -96,6 +100,11 @@ class PipelineSpec(StrictModel):
         name = info.data.get("task")
         if name is None:
             return value
+        if value.compare_base and name not in COMPARABLE_BASE_TASKS:
+            raise ValueError(
+                f"compare_base: the base model of a {name} run has no trained head to score; "
+                f"it works for {', '.join(COMPARABLE_BASE_TASKS)}"
+            )
         metrics = load_tasks().get(name).metrics
         for index, gate in enumerate(value.gates):
             if gate.metric not in metrics:
