@@ -18,7 +18,6 @@ from llmline.spec.serve import ServeSpec
 from llmline.spec.train import HpoSpec, TrainSpec
 from llmline.spec.watch import WatchSpec
 
-
 # Tasks whose base model answers by itself, so it can be scored before tuning.
 COMPARABLE_BASE_TASKS = ("causal_lm",)
 
