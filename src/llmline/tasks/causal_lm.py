@@ -187,6 +187,7 @@ def evaluate(model_dir: Path, rows: list[list[Message]], options: EvalOptions) -
     if not rows:
         raise DataError("nothing to evaluate: no conversations", fix="check the data file")
     generator = load_generator(model_dir)
+    generator.batch_size = options.batch_size  # evaluate.batch_size: answers generated at once
     scores = generation_scores(generator, rows)
     ppl = answer_perplexity(generator, rows, generator.meta.max_length)
     metrics = {"exact_match": scores["exact_match"], "rouge_l": scores["rouge_l"],
