@@ -38,6 +38,17 @@ def test_conll_reader_skips_docstart_and_keeps_tags(tmp_path: Path) -> None:
     assert rows[0]["tags"] == ["B-PER", "I-PER", "O", "B-LOC", "O"]
 
 
+def test_conll_keeps_unicode_space_tokens_and_splits_on_ascii_whitespace(tmp_path: Path) -> None:
+    """CMeQA-NER tags the ideographic space U+3000 as a token: `str.split()` would lose it and
+    leave a tag without a token; U+2028 inside a token must not end the line either."""
+    path = tmp_path / "zh.txt"
+    path.write_text("便 B_disease\n秘 I_disease\n\u3000 O\n痛\tO\na\u2028b O\n\u3000\n\n胃 O\n",
+                    encoding="utf-8")  # fmt: skip
+    rows = list(read_conll(SourceSpec(path=path, format="conll")))
+    assert [r["tokens"] for r in rows] == [["便", "秘", "\u3000", "痛", "a\u2028b"], ["胃"]]
+    assert rows[0]["tags"] == ["B_disease", "I_disease", "O", "O", "O"]
+
+
 def test_conll_line_without_tag_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.txt"
     path.write_text("Anna B-PER\nvisited\n", encoding="utf-8")

@@ -3,10 +3,16 @@
 Registered as the `conll` data format. Each sentence becomes one row with its `tokens` and
 `tags` lists (the first and last columns), plus `text`/`label` joined by spaces so the generic
 reader's column checks hold. `-DOCSTART-` lines only separate documents and are skipped.
+
+Columns are split on ASCII spaces and tabs only: character-level Chinese corpora tag the
+ideographic space U+3000 (and no-break spaces) as tokens of their own, which `str.split()`
+would swallow, leaving a line with a tag and no token. Lines end at `\n` only, for the same
+reason (`str.splitlines()` also breaks at U+2028, U+0085 and other characters a token can be).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +20,7 @@ from llmline.data.sources import SOURCES, open_text
 from llmline.errors import DataError
 from llmline.spec import SourceSpec
 
+COLUMN_SEPARATOR = re.compile(r"[ \t]+")
 CONLL_SUFFIXES = (".conll", ".conllu", ".iob", ".bio", ".bioes", ".iobes", ".bmes", ".txt")
 
 
@@ -23,9 +30,9 @@ def read_conll(source: SourceSpec) -> Iterator[dict[str, Any]]:
     text = open_text(source.path, source.encoding)
     tokens: list[str] = []
     tags: list[str] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        columns = line.split()
-        if not columns or columns[0] == "-DOCSTART-":
+    for number, line in enumerate(text.split("\n"), start=1):
+        columns = [c for c in COLUMN_SEPARATOR.split(line.rstrip("\r")) if c]
+        if not line.strip() or columns[0] == "-DOCSTART-":
             if tokens:
                 yield _row(tokens, tags)
                 tokens, tags = [], []
