@@ -51,15 +51,15 @@ def test_resume_ner_slice_serves_raw_chinese_with_character_offsets(
     ctx = run(tmp_path, e5_workspace, {
         "name": "resume-slice", "task": "ner",
         "data": {"source": {"path": str(bmes_slice(resume / "train.char.bmes",
-                                                   tmp_path / "train.char.bmes", 160))},
+                                                   tmp_path / "train.char.bmes", 120))},
                  "validation": {"path": str(bmes_slice(resume / "dev.char.bmes",
-                                                       tmp_path / "dev.char.bmes", 40))}},
-        "train": {"base_model": "packaged:e5-small", "max_steps": 40, "batch_size": 16,
-                  "learning_rate": 2e-4, "head_learning_rate": 2e-3, "max_length": 96,
-                  "save_steps": None},
+                                                       tmp_path / "dev.char.bmes", 24))}},
+        "train": {"base_model": "packaged:e5-small", "max_steps": 30, "eval_steps": 30,
+                  "batch_size": 8, "learning_rate": 3e-4, "head_learning_rate": 3e-3,
+                  "max_length": 64, "save_steps": None, "freeze": {"embeddings": True}},
     })  # fmt: skip
     report = ctx.results["evaluate"]["result"]
-    assert report["metrics"]["entity_f1"] > 0.2  # 40 steps on 160 resumes already find entities
+    assert report["metrics"]["entity_f1"] > 0.05  # 30 small steps already find some entities
     predictor: Any = load_predictor(ctx.run.model_dir)
     assert predictor.meta.extra["token_unit"] == "char"
     _, _, word_ids = predictor._encode([list(RAW)])
