@@ -103,6 +103,7 @@ def build(
             {"anchor": [query + t for t in anchors], "positive": [passage + t for t in positives]}
         )
 
+    train, validation = dataset(data.train), dataset(data.validation)  # labels checked first
     encoder = Transformer(str(base_dir), max_seq_length=cfg.max_length)
     model = SentenceTransformer(
         modules=[encoder, Pooling(encoder.get_embedding_dimension(), pooling_mode=pooling)]
@@ -110,8 +111,8 @@ def build(
     # fit() freezes `Prepared.body`; kept off the module tree so it is not run or saved twice
     object.__setattr__(model, "llmline_body", encoder.auto_model)
     return Prepared(
-        model=model, tokenizer=encoder.tokenizer, train=dataset(data.train),
-        validation=dataset(data.validation), collator=None, body="llmline_body",
+        model=model, tokenizer=encoder.tokenizer, train=train, validation=validation,
+        collator=None, body="llmline_body",
         trainer_class=SentenceTransformerTrainer,
         arguments_class=partial(
             SentenceTransformerTrainingArguments, batch_sampler=BatchSamplers.NO_DUPLICATES
@@ -150,7 +151,9 @@ def retrieval_metrics(
 
     scores = np.asarray(query_vectors) @ np.asarray(passage_vectors).T
     top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    hits = np.array([[int(p) in gold for p in row] for row, gold in zip(top, relevant, strict=True)])
+    hits = np.array(
+        [[int(p) in gold for p in row] for row, gold in zip(top, relevant, strict=True)]
+    )
     first = np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, 0)
     discounts = 1.0 / np.log2(np.arange(2, top.shape[1] + 2))  # fewer than k passages: fewer
     ideal = np.array([discounts[: min(len(gold), k)].sum() for gold in relevant])

@@ -86,8 +86,11 @@ def build(
     spec: PipelineSpec, data: DataArtifact, workspace: Workspace, resume: str | None
 ) -> Prepared:
     """The encoder with a sequence-classification head over the data's labels (positive last)."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-    from transformers import DataCollatorWithPadding
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+    )
 
     from llmline.models.encoding import encoder_prefixes
     from llmline.models.meta import ModelMeta
