@@ -64,9 +64,26 @@ def _pretrain(tmp: Path, bert: Path) -> dict[str, Any]:
             "task_config": {"pretrain": pre, "generation": {"max_new_tokens": 4}}}  # fmt: skip
 
 
+def _pairs_csv(tmp: Path) -> str:
+    from tests.tasks.test_pairs import write_pairs
+
+    return str(write_pairs(tmp / "pairs.csv", 24))
+
+
+def _pair_classification(tmp: Path, bert: Path) -> dict[str, Any]:
+    source = {"path": _pairs_csv(tmp), "text_column": "text_a", "pair_column": "text_b"}
+    return {"data": {"source": source}, "train": {"base_model": str(bert)}}
+
+
+def _embedding(tmp: Path, bert: Path) -> dict[str, Any]:
+    source = {"path": _pairs_csv(tmp), "text_column": "text_a", "pair_column": "text_b"}
+    return {"data": {"source": source}, "train": {"base_model": str(bert)}}
+
+
 CASES: dict[str, Callable[[Path, Path], dict[str, Any]]] = {
     "classification": _classification, "ner": _ner, "causal_lm": _causal_lm, "mlm": _mlm,
-    "causal_lm_pretrain": _pretrain,
+    "causal_lm_pretrain": _pretrain, "pair_classification": _pair_classification,
+    "embedding": _embedding,
 }  # fmt: skip
 
 

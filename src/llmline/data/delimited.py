@@ -72,19 +72,25 @@ def _merge(notes: dict[str, Any], facts: dict[str, Any]) -> None:
             notes[name] = value
 
 
-def read_delimited(text: str, sep: str, where: str) -> Iterator[dict[str, Any]]:
+def read_delimited(
+    text: str, sep: str, where: str, columns: list[str] | None = None
+) -> Iterator[dict[str, Any]]:
     """Rows keyed by the header (first non-blank line), each with LINE_KEY = (first, last).
 
-    Note-only items (NOTE_KEY) carry the count of blank lines and the lines whose quotes were
-    taken literally, for the data report; `attach_notes` folds them into rows.
+    `columns` names the columns of a file without a header line (LCQMC's TSV): its first line
+    is then a row. Note-only items (NOTE_KEY) carry the count of blank lines and the lines
+    whose quotes were taken literally, for the data report; `attach_notes` folds them into rows.
     """
     lines = split_lines(text)
     start = next((i for i, line in enumerate(lines) if line.strip()), len(lines))
     if start == len(lines):
         return
-    header = _header(lines[start], sep)
+    if columns is None:
+        header, first_row = _header(lines[start], sep), start + 1
+    else:
+        header, first_row = list(columns), start
     blank = start
-    records = _tsv(lines, start + 1) if sep == "\t" else _csv(lines, start + 1, sep, len(header))
+    records = _tsv(lines, first_row) if sep == "\t" else _csv(lines, first_row, sep, len(header))
     for first, last, fields, literal in records:
         if fields is None:
             blank += 1

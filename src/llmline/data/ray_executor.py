@@ -49,6 +49,7 @@ def _to_row(record: Record) -> dict[str, Any]:
         "row": record.row,
         "meta": json.dumps(record.meta, default=str),
         "dropped": json.dumps(record.dropped),
+        "pair": json.dumps(record.pair),
     }
 
 
@@ -59,6 +60,7 @@ def _from_row(row: dict[str, Any]) -> Record:
         row=int(row["row"]),
         meta=json.loads(row["meta"]),
         dropped=json.loads(row["dropped"]),
+        pair=json.loads(row["pair"]),
     )
 
 
@@ -67,7 +69,7 @@ def _apply(batch: dict[str, Any], segment: Segment) -> dict[str, Any]:
     rows = [dict(zip(batch, values, strict=True)) for values in zip(*batch.values(), strict=True)]
     records, summaries = segment([_from_row(_plain(r)) for r in rows])
     out = [_to_row(r) for r in records]
-    columns = {k: [r[k] for r in out] for k in ("text", "label", "row", "meta", "dropped")}
+    columns = {k: [r[k] for r in out] for k in ("text", "label", "row", "meta", "dropped", "pair")}
     columns[_SUMMARY] = [json.dumps(summaries)] + [""] * (len(out) - 1)
     return columns
 

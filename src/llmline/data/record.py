@@ -23,13 +23,17 @@ if TYPE_CHECKING:
 
 @dataclass
 class Record:
-    """One row: its text, optional label, original row number and every other column."""
+    """One row: its text, optional label, original row number and every other column.
+
+    `pair` is the second text of a pair row (`source.pair_column`), cleaned and deduplicated
+    with the first; None for single-text rows."""
 
     text: str
     label: str | None = None
     row: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
     dropped: str | None = None  # reason, when a filter rejected the record
+    pair: str | None = None
 
 
 Step = Callable[[Iterable[Record]], Iterator[Record]]

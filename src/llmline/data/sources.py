@@ -126,7 +126,7 @@ def read_tsv(source: SourceSpec) -> Iterator[dict[str, Any]]:
 
 def _read_delimited(source: SourceSpec, sep: str) -> Iterator[dict[str, Any]]:
     decoded = read_text(source.path, source.encoding)
-    items = read_delimited(decoded.text, sep, str(source.path))
+    items = read_delimited(decoded.text, sep, str(source.path), source.columns)
     yield from attach_notes(chain([_text_notes(decoded)], items))
 
 
@@ -321,12 +321,15 @@ def _bad_row_error(row: dict[str, Any], bad: int, total: int) -> DataError:
 def _to_record(row: dict[str, Any], number: int, source: SourceSpec) -> Record:
     label = row.get(source.label_column) if source.label_column else None
     text = row.get(source.text_column)
-    meta = {k: v for k, v in row.items() if k not in (source.text_column, source.label_column)}
+    pair = row.get(source.pair_column) if source.pair_column else None
+    named = (source.text_column, source.label_column, source.pair_column)
+    meta = {k: v for k, v in row.items() if k not in named}
     return Record(
         text="" if text is None else str(text),
         label=None if label is None or label == "" else str(label),
         row=number,
         meta=meta,
+        pair=None if source.pair_column is None else "" if pair is None else str(pair),
     )
 
 
@@ -335,6 +338,7 @@ def _check_columns(row: dict[str, Any], source: SourceSpec, key: str) -> None:
     for name, column in (
         ("text_column", source.text_column),
         ("label_column", source.label_column),
+        ("pair_column", source.pair_column),
     ):
         if column is not None and column not in row:
             raise DataError(

@@ -27,7 +27,14 @@ from llmline.errors import DataError
 from llmline.lineage import atomic_path, sha256_file
 from llmline.spec import DataSpec, SourceSpec
 
-__all__ = ["DataArtifact", "prepare_data", "read_snapshot", "write_records", "write_report"]
+__all__ = [
+    "DataArtifact",
+    "prepare_data",
+    "read_pair_snapshot",
+    "read_snapshot",
+    "write_records",
+    "write_report",
+]
 
 
 @dataclass(frozen=True)
@@ -106,7 +113,13 @@ def _print_reading(tally: ReadTally) -> None:
 
 def _group(record: Record) -> str:
     cluster = record.meta.get("cluster")
-    return f"cluster:{cluster}" if cluster is not None else dedup_key(record.text)
+    return f"cluster:{cluster}" if cluster is not None else record_key(record)
+
+
+def record_key(record: Record) -> str:
+    """What makes two rows duplicates: the normalised text, and for a pair row both texts."""
+    key = dedup_key(record.text)
+    return key if record.pair is None else f"{key}\x1f{dedup_key(record.pair)}"
 
 
 def read_rows(
@@ -172,9 +185,13 @@ def _relabel_and_clean(records: Iterable[Record], spec: DataSpec) -> Iterator[Re
         elif record.label is not None:
             record.label = spec.label_map.get(record.label, record.label)
         record.text = normalize_text(record.text, spec.clean)
-        if record.dropped is None and not record.text:
+        if record.pair is not None:  # the second text of a pair row is cleaned the same way
+            record.pair = normalize_text(record.pair, spec.clean)
+        texts = [record.text] if record.pair is None else [record.text, record.pair]
+        shortest = min(len(text) for text in texts)
+        if record.dropped is None and not shortest:
             record.dropped = "empty"
-        elif record.dropped is None and len(record.text) < spec.clean.min_chars:
+        elif record.dropped is None and shortest < spec.clean.min_chars:
             record.dropped = "too_short"
         yield record
 
@@ -193,7 +210,7 @@ def _validation(
     held = read_rows(spec.validation, spec, "data.validation", reading=reading)
     rows = list(_clean_stream(held, spec, own, steps.held_out()))
     _require_rows(rows, spec.validation)
-    train_keys = {dedup_key(r.text) for r in train}
+    train_keys = {record_key(r) for r in train}
     near = steps.option("near_dedup")
     if near is not None:
         from llmline.data.dedup import find_contaminated
@@ -206,7 +223,7 @@ def _validation(
     clean = [
         r
         for r, m in zip(rows, matches, strict=True)
-        if m is None and dedup_key(r.text) not in train_keys
+        if m is None and record_key(r) not in train_keys
     ]
     if len(clean) < len(rows):
         dropped["contaminated"] += len(rows) - len(clean)
@@ -237,7 +254,7 @@ def _drop_duplicates(
     seen: set[str] = set()
     kept = []
     for record in records:
-        key = dedup_key(record.text)
+        key = record_key(record)
         if key in seen:
             dropped["duplicate"] += 1
             if rejects is not None:
@@ -308,17 +325,19 @@ def write_rejects(rejects: list[Record], path: Path, spec: DataSpec) -> Path:
 
 
 def write_records(records: list[Record], path: Path) -> None:
-    """Snapshot records as parquet (text, label, source row), atomically."""
+    """Snapshot records as parquet (text, label, source row, and `pair` for pair rows),
+    atomically."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.table(
-        {
-            "text": [r.text for r in records],
-            "label": [r.label for r in records],
-            "source_row": [r.row for r in records],
-        }
-    )
+    columns: dict[str, list[Any]] = {
+        "text": [r.text for r in records],
+        "label": [r.label for r in records],
+        "source_row": [r.row for r in records],
+    }
+    if any(r.pair is not None for r in records):
+        columns["pair"] = [r.pair for r in records]
+    table = pa.table(columns)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
 
@@ -328,6 +347,23 @@ def read_snapshot(path: Path) -> tuple[list[str], list[str]]:
 
     table = pq.read_table(path, columns=["text", "label"])
     return table.column("text").to_pylist(), table.column("label").to_pylist()
+
+
+def read_pair_snapshot(path: Path) -> tuple[list[str], list[str], list[str | None]]:
+    """(first texts, second texts, labels) of a snapshot written from pair rows."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    if "pair" not in table.column_names:
+        raise DataError(
+            f"{path} holds single texts, not pairs",
+            fix="set data.source.pair_column to the column of the second text",
+        )
+    return (
+        table.column("text").to_pylist(),
+        table.column("pair").to_pylist(),
+        table.column("label").to_pylist(),
+    )
 
 
 def _reasons(dropped: Counter[str]) -> str:

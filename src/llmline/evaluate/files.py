@@ -38,7 +38,7 @@ def source_spec(path: Path, options: ReadOptions, *, label: bool = True) -> Sour
     try:
         return SourceSpec(
             path=path, format=options.format or "auto", text_column=options.text_col,
-            label_column=options.label_col if label else None,
+            label_column=options.label_col if label else None, pair_column=options.pair_col,
         )  # fmt: skip
     except ValidationError as exc:
         raise SpecError(f"bad file options: {exc.errors()[0]['msg']}", where="--data") from None
@@ -60,6 +60,17 @@ def run_label_map(model_dir: Path) -> dict[str, str]:
     raw: Any = yaml.safe_load(spec_path.read_text(encoding="utf-8")) or {}
     mapping = ((raw.get("data") or {}) if isinstance(raw, dict) else {}).get("label_map") or {}
     return {str(k): str(v) for k, v in mapping.items()}
+
+
+def require_pair(options: ReadOptions, task: str) -> str:
+    """Pair tasks need --pair-col: the column of each row's second text."""
+    if options.pair_col is None:
+        raise SpecError(
+            f"task {task} scores pairs of texts, and no --pair-col names the second text",
+            where="--pair-col",
+            fix="add --pair-col COLUMN (the first text is --text-col)",
+        )
+    return options.pair_col
 
 
 def refuse_pair(options: ReadOptions, task: str) -> None:

@@ -98,8 +98,9 @@ def _sentence_transformers_settings(directory: Path) -> tuple[str, str]:
     st_file = directory / "config_sentence_transformers.json"
     if st_file.exists():
         config = json.loads(st_file.read_text(encoding="utf-8"))
-        prompts = config.get("prompts") or {}
-        prefix = str(prompts.get(config.get("default_prompt_name") or "", ""))
+        prompts, name = config.get("prompts") or {}, config.get("default_prompt_name")
+        if name:  # a saved model without a default prompt keeps llmline_encoder.json's prefix
+            prefix = str(prompts.get(name, ""))
     return pooling, prefix
 
 

@@ -71,8 +71,8 @@ def register_version(
     run_id = run.info.run_id
     for key, value in params.items():
         mlflow_client.log_param(run_id, key, str(value)[:6000])
-    for key, metric in metrics.items():
-        mlflow_client.log_metric(run_id, key, float(metric))
+    for key, metric in metrics.items():  # MLflow refuses "@" in names: val_mrr@10 -> val_mrr_at_10
+        mlflow_client.log_metric(run_id, key.replace("@", "_at_"), float(metric))
     mlflow_client.log_artifacts(run_id, str(model_dir), artifact_path="model")
     mlflow_client.set_terminated(run_id)
     try:

@@ -25,6 +25,17 @@ class SourceSpec(StrictModel):
     label_column: str | None = Field(
         "label", description="Column with the target label; null for unlabeled text."
     )
+    pair_column: str | None = Field(
+        None,
+        description="Column with the second text of a pair (pair_classification, embedding); "
+        "cleaned, deduplicated and split with the first.",
+    )
+    columns: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="CSV/TSV without a header line: the names of its columns, in order (the "
+        "first line is then a row).",
+    )
     encoding: str | None = Field(None, description="Text encoding; null detects it.")
     glob: str = Field(
         "**/*", description="Directory sources (text_dir, email, html): files to read, by glob."

@@ -19,7 +19,7 @@ from llmline.spec.train import HpoSpec, TrainSpec
 from llmline.spec.watch import WatchSpec
 
 # Tasks whose base model answers by itself, so it can be scored before tuning.
-COMPARABLE_BASE_TASKS = ("causal_lm",)
+COMPARABLE_BASE_TASKS = ("causal_lm", "embedding")  # an untuned encoder embeds as it is
 
 
 class PipelineSpec(StrictModel):

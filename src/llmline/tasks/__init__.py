@@ -82,6 +82,8 @@ BUILTIN_TASK_MODULES = (
     "llmline.tasks.causal_lm",
     "llmline.tasks.mlm",
     "llmline.tasks.causal_lm_pretrain",
+    "llmline.tasks.pair_classification",
+    "llmline.tasks.embedding",
 )
 
 
