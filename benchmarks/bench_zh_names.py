@@ -7,15 +7,22 @@ Resume NER dev split (NAME) and the Weibo NER dev split (PER.NAM). A prediction 
 span equals a gold span exactly. Also scored: jieba's raw `nr` tags, to show what the checks add.
 
     .venv/bin/python benchmarks/bench_zh_names.py [--data-dir ../shared/datasets]
+        [--name-model REF ...] [--workspace DIR]
+
+Each `--name-model` (an NER model reference: models:/NAME@ALIAS, a run or model dir) adds a
+column: the names that model's person entities give (`redact.name_model`). A model scored on
+the corpus it was trained on is scored on its own dev split: that column is in-domain.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from llmline.data.pii_model_names import model_names
 from llmline.data.pii_names import _jieba_posseg, chinese_names
 
 Spans = set[tuple[int, int]]
@@ -88,10 +95,18 @@ def score(detect: Callable[[str], Spans], labelled: Labelled) -> str:
     )
 
 
+def model_spans(reference: str) -> Callable[[str], Spans]:
+    return lambda text: {(f.start, f.end) for f in model_names(text, reference)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/datasets"))
+    parser.add_argument("--name-model", action="append", default=[], help="NER model reference")
+    parser.add_argument("--workspace", type=Path, help="workspace of models:/ references")
     args = parser.parse_args()
+    if args.workspace:
+        os.environ["LLMLINE_HOME"] = str(args.workspace.resolve())
     _jieba_posseg().lcut("预热")  # load the dictionary outside the timings
     sets = {"zh_names.tsv": tsv_set(Path(__file__).parent / "data" / "zh_names.tsv")}
     resume = args.data_dir / "resume-ner" / "dev.char.bmes"
@@ -100,12 +115,18 @@ def main() -> None:
         sets["resume-ner dev NAME"] = bmes_set(resume, "NAME")
     if weibo.is_file():
         sets["weibo-ner dev PER.NAM"] = bmes_set(weibo, "PER.NAM")
-    print("| set | sentences | names | llmline (jieba + surname check) | jieba nr tags alone |")
-    print("|---|---|---|---|---|")
+    detectors = {
+        "llmline (jieba + surname check)": llmline_spans,
+        "jieba nr tags alone": raw_jieba_spans,
+    }
+    for reference in args.name_model:
+        detectors[f"name_model {reference}"] = model_spans(reference)
+    print(f"| set | sentences | names | {' | '.join(detectors)} |")
+    print("|---|---|---|" + "---|" * len(detectors))
     for name, labelled in sets.items():
         names = sum(len(gold) for _, gold in labelled)
-        print(f"| {name} | {len(labelled)} | {names} | {score(llmline_spans, labelled)} "
-              f"| {score(raw_jieba_spans, labelled)} |")  # fmt: skip
+        cells = " | ".join(score(detect, labelled) for detect in detectors.values())
+        print(f"| {name} | {len(labelled)} | {names} | {cells} |")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ import importlib
 import os
 import pkgutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 from llmline import __version__
 from llmline.errors import LlmlineError
@@ -37,7 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        code: int = args.handler(args)
+        with _default_workspace(getattr(args, "workspace", None)):
+            code: int = args.handler(args)
         return code
     except LlmlineError as exc:
         print(f"llmline: error: {exc.message}", file=sys.stderr)
@@ -45,6 +48,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("llmline: interrupted; finished stages are kept, re-run to resume", file=sys.stderr)
         return 130
+
+
+@contextmanager
+def _default_workspace(chosen: str | os.PathLike[str] | None) -> Iterator[None]:
+    """`--workspace` becomes the process's default (LLMLINE_HOME) while the verb runs.
+
+    Code that needs the workspace without being handed it — an adapter's pinned base model,
+    a data step's NER model, a Ray worker — then resolves `models:/` references in the same
+    one; the old value comes back afterwards, so in-process callers (tests) see no leak.
+    """
+    if not chosen:
+        yield
+        return
+    before = os.environ.get("LLMLINE_HOME")
+    os.environ["LLMLINE_HOME"] = str(Path(chosen).expanduser().resolve())
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("LLMLINE_HOME", None)
+        else:
+            os.environ["LLMLINE_HOME"] = before
 
 
 if __name__ == "__main__":

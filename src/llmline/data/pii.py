@@ -235,8 +235,12 @@ _NEEDS_BEFORE = {
 _HALF_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 
 
-def find_pii(text: str, *, names: bool = False) -> list[Finding]:
-    """All verified identifiers in `text`, non-overlapping, in order of position."""
+def find_pii(text: str, *, names: bool = False, name_model: str | None = None) -> list[Finding]:
+    """All verified identifiers in `text`, non-overlapping, in order of position.
+
+    `names` adds person names; `name_model` (an NER model reference) finds the Chinese ones
+    instead of jieba's tags and rules.
+    """
     plain = text.translate(_HALF_WIDTH)
     taken: list[Finding] = []
     for kind, pattern, verify in _RULES:
@@ -245,10 +249,10 @@ def find_pii(text: str, *, names: bool = False) -> list[Finding]:
             start, end = match.start(), match.start() + len(value)
             if value and not _overlaps(taken, start, end) and not _told_apart(kind, plain, start):
                 taken.append(Finding(kind, start, end, text[start:end]))
-    if names:
+    if names or name_model:
         from llmline.data.pii_names import person_names
 
-        for finding in person_names(text):
+        for finding in person_names(text, name_model=name_model):
             if not _overlaps(taken, finding.start, finding.end):
                 taken.append(finding)
     return sorted(taken, key=lambda f: f.start)
@@ -294,19 +298,22 @@ class Redactor:
     keeps its structure after redaction; hashes are stable across runs with the same salt.
     """
 
-    def __init__(self, *, mode: str = "mask", salt: str = "", names: bool = False) -> None:
+    def __init__(
+        self, *, mode: str = "mask", salt: str = "", names: bool = False,
+        name_model: str | None = None,
+    ) -> None:  # fmt: skip
         if mode not in MODES:
             from llmline.errors import SpecError
 
             raise SpecError(f"unknown redaction mode {mode!r}", fix=f"use one of {MODES}")
-        self.mode, self.salt, self.names = mode, salt, names
+        self.mode, self.salt, self.names, self.name_model = mode, salt, names, name_model
         self._aliases: dict[tuple[str, str], str] = {}
         self._next: Counter[str] = Counter()
 
     def redact(self, text: str) -> tuple[str, dict[str, int]]:
         counts: Counter[str] = Counter()
         pieces, cursor = [], 0
-        for finding in find_pii(text, names=self.names):
+        for finding in find_pii(text, names=self.names, name_model=self.name_model):
             pieces.append(text[cursor : finding.start])
             pieces.append(self._replacement(finding))
             counts[finding.kind] += 1
@@ -341,8 +348,11 @@ def redact_text(
 class RedactStep:
     """The `redact` data step: text and every string column are redacted, counts kept by type."""
 
-    def __init__(self, *, mode: str = "mask", salt: str = "", names: bool = False) -> None:
-        self.redactor = Redactor(mode=mode, salt=salt, names=names)
+    def __init__(
+        self, *, mode: str = "mask", salt: str = "", names: bool = False,
+        name_model: str | None = None,
+    ) -> None:  # fmt: skip
+        self.redactor = Redactor(mode=mode, salt=salt, names=names, name_model=name_model)
         self.counts: Counter[str] = Counter()
         self.rows_with_pii = 0
 
@@ -375,6 +385,11 @@ class RedactSpec(StrictModel):
     names: bool = Field(
         False,
         description="Also redact person names: English by a spaCy pipeline, Chinese by jieba.",
+    )
+    name_model: str | None = Field(
+        None,
+        description="An NER model (models:/NAME@ALIAS, a run or model dir) whose person "
+        "entities are the Chinese names to redact, instead of jieba's tags; implies names.",
     )
 
 

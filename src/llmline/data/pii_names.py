@@ -42,9 +42,16 @@ TITLES = (
 )  # fmt: skip
 
 
-def person_names(text: str) -> list[Finding]:
-    """PERSON findings: jieba where the text has CJK characters, spaCy where it has Latin words."""
-    found = chinese_names(text) if _CJK.search(text) else []
+def person_names(text: str, *, name_model: str | None = None) -> list[Finding]:
+    """PERSON findings: jieba (or the NER model `name_model`) where the text has CJK characters,
+    spaCy where it has Latin words."""
+    found: list[Finding] = []
+    if _CJK.search(text) and name_model:
+        from llmline.data.pii_model_names import model_names
+
+        found = model_names(text, name_model)
+    elif _CJK.search(text):
+        found = chinese_names(text)
     if _LATIN.search(text):
         found += [f for f in english_names(text) if not _CJK.search(f.value)]
     return found
