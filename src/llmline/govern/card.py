@@ -50,7 +50,7 @@ def collect_facts(run_dir: Path) -> dict[str, Any]:
     return {
         "run_dir": run_dir,
         "spec": spec,
-        "base_licence": base_model_licence(_base_model(spec), None, workspace),
+        "base_licence": base_model_licence(_base_model(spec), _declared_licence(spec), workspace),
         "manifest": _json(run_dir / "manifest.json"),
         "data": _json(run_dir / "data" / "data_report.json"),
         "eval": _json(run_dir / "eval" / "report.json"),
@@ -60,6 +60,12 @@ def collect_facts(run_dir: Path) -> dict[str, Any]:
         "register": (stages.get("register") or {}).get("result") or {},
         "optimize": {n: s.get("result") for n, s in stages.items() if n.startswith("optimize")},
     }
+
+
+def _declared_licence(spec: dict[str, Any]) -> str | None:
+    """`govern.card.base_model_license`: when declared, nobody needs to look the licence up."""
+    card = ((spec.get("govern") or {}).get("card")) or {}
+    return card.get("base_model_license") if isinstance(card, dict) else None
 
 
 def base_model_licence(
