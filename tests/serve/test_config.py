@@ -153,3 +153,13 @@ def test_audit_entries_are_json_lines(predictor: Any, tmp_path: Path) -> None:
     client.post("/v1/classify", json={"texts": ["张三的卡丢了"]})
     entry = json.loads(log.read_text(encoding="utf-8").splitlines()[0])
     assert entry["route"] == "/v1/classify" and "张三" not in log.read_text(encoding="utf-8")
+
+
+def test_pair_and_ner_texts_are_checked_by_default() -> None:
+    from llmline.serve.safety import input_texts
+    from llmline.spec.govern import SafetySpec
+
+    body = {"pairs": [["我的卡被冻结了", "卡为什么被冻结"], ["a", 3]], "top_k": 1}
+    assert input_texts(body) == ["我的卡被冻结了", "卡为什么被冻结", "a"]
+    routes = SafetySpec().routes
+    assert routes["/v1/pairs"].input == "flag" and routes["/v1/ner"].input == "flag"

@@ -2,7 +2,7 @@
 
 The policy is `serve.safety` (the keys of govern.safety; `llmline serve` fills it from the
 config's govern.safety, or from $LLMLINE_SAFETY_POLICY, which wins; without any, the defaults
-apply: chat routes block, classify and explain flag). Every
+apply: chat routes block; classify, ner, pairs and explain flag). Every
 verdict is counted in Prometheus; flagged and blocked texts are logged to the monitoring store
 under the route `<route>:safety` with the label `flagged:<categories>` or `blocked:...`.
 Installed as a middleware, inside the key check (`MIDDLEWARES` in llmline.serve.app), so every
@@ -41,6 +41,9 @@ def input_texts(body: Any) -> list[str]:
             texts.append(value)
         elif isinstance(value, list):
             texts += [v for v in value if isinstance(v, str)]
+    pairs = body.get("pairs")  # /v1/pairs: [[first, second], ...]
+    for pair in pairs if isinstance(pairs, list) else []:
+        texts += [t for t in pair if isinstance(t, str)] if isinstance(pair, list) else []
     messages = body.get("messages")
     for message in messages if isinstance(messages, list) else []:
         content = message.get("content") if isinstance(message, dict) else None

@@ -63,6 +63,8 @@ def _default_safety_routes() -> dict[str, RouteSafetySpec]:
     chat = RouteSafetySpec(input="block", output="block")
     return {
         "/v1/classify": RouteSafetySpec(),
+        "/v1/ner": RouteSafetySpec(),
+        "/v1/pairs": RouteSafetySpec(),
         "/v1/explain": RouteSafetySpec(),
         "/v1/chat/completions": chat,
         "/v1/completions": chat,
