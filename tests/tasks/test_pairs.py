@@ -225,6 +225,23 @@ def test_evaluate_cli_scores_a_pair_model_as_json(
     assert "--pair-col" in capsys.readouterr().err
 
 
+def test_predict_cli_labels_each_pair_and_wants_pair_col_for_a_pair_model(
+    pair_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from llmline.cli import main
+
+    data = write_pairs(tmp_path / "in.csv", 6, header="q1,q2,gold")
+    out = tmp_path / "out.jsonl"
+    argv = ["predict", "--model", str(pair_model), "--input", str(data), "--output", str(out),
+            "--text-col", "q1", "--workspace", str(tmp_path / "ws")]  # fmt: skip
+    assert main([*argv, "--pair-col", "q2"]) == 0
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 6 and all(r["text"] and r["pair"] and r["label"] for r in rows)
+    out.unlink()
+    assert main(argv) == 2 and "--pair-col is missing" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_pairs_route_answers_per_pair_and_refuses_bad_shapes(pair_model: Path) -> None:
     from fastapi.testclient import TestClient
 

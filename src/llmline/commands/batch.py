@@ -18,6 +18,9 @@ def register(verbs: Any) -> None:
     predict.add_argument("--input", type=Path, required=True, help="CSV/TSV/JSONL/Parquet file")
     predict.add_argument("--output", type=Path, required=True, help="JSONL file to write")
     predict.add_argument("--top-k", type=int, default=1, help="alternatives kept per row")
+    predict.add_argument(
+        "--pair-col", default=None, help="column with the second text of a pair (pair models)"
+    )
     predict.set_defaults(handler=cmd_predict)
 
     evaluate = verbs.add_parser(
@@ -59,7 +62,8 @@ def _load(args: argparse.Namespace) -> Any:
     return load_predictor(resolve_model(args.model, Workspace.resolve(args.workspace)))
 
 
-def _read(path: Path, text_col: str, label_col: str | None) -> tuple[list[str], list[Any]]:
+def _read(path: Path, text_col: str, pair_col: str | None) -> tuple[list[str], list[str] | None]:
+    """The texts of a file (and the second texts of pairs when `pair_col` names them)."""
     from llmline.data.clean import normalize_text
     from llmline.data.sources import read_records
     from llmline.spec import SourceSpec
@@ -68,21 +72,39 @@ def _read(path: Path, text_col: str, label_col: str | None) -> tuple[list[str], 
         from llmline.errors import DataError
 
         raise DataError(f"file {str(path)!r} does not exist", fix="check the path")
-    source = SourceSpec(path=path, text_column=text_col, label_column=label_col)
+    source = SourceSpec(path=path, text_column=text_col, label_column=None, pair_column=pair_col)
     records = list(read_records(source, key="--input"))
-    return [normalize_text(r.text) for r in records], [r.label for r in records]
+    texts = [normalize_text(r.text) for r in records]
+    if pair_col is None:
+        return texts, None
+    return texts, [normalize_text(r.pair or "") for r in records]
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from llmline.errors import DataError
     from llmline.lineage import atomic_path
 
-    texts, _ = _read(args.input, args.text_col, None)
+    texts, seconds = _read(args.input, args.text_col, args.pair_col)
     predictor = _load(args)
-    results = predictor.predict(texts, top_k=args.top_k)
+    is_pairs = predictor.task == "pair_classification"
+    if is_pairs != (seconds is not None):
+        raise DataError(
+            f"--pair-col {'is missing' if is_pairs else 'is only for pair models'}: the model "
+            f"is a {predictor.task} model",
+            fix="name the second text's column with --pair-col" if is_pairs
+            else "drop --pair-col",
+        )  # fmt: skip
+    inputs: list[Any] = texts
+    if seconds is not None:
+        inputs = [[a, b] for a, b in zip(texts, seconds, strict=True)]
+    results = predictor.predict(inputs, top_k=args.top_k)
     with atomic_path(args.output) as tmp, tmp.open("w", encoding="utf-8") as fh:
-        for text, result in zip(texts, results, strict=True):
+        for index, (text, result) in enumerate(zip(texts, results, strict=True)):
             # The input stays under "text" (a chat model's result also names its answer "text").
-            fh.write(json.dumps({**result, "text": text}, ensure_ascii=False) + "\n")
+            row = {**result, "text": text}
+            if seconds is not None:
+                row["pair"] = seconds[index]
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     console.print(f"[bold]predict[/]: {len(results)} rows -> {args.output}")
     return 0
 
