@@ -227,7 +227,9 @@ def _load_predictor(directory: Path) -> Any:
     return load_classification_predictor(directory)
 
 
-def _write_report(report: dict[str, Any], out_dir: Path) -> None:
+def write_report_lazily(report: dict[str, Any], out_dir: Path) -> None:
+    """The classification report (confusion matrix, per-label table); its plotting imports
+    load only when a report is written. The pair task writes the same report."""
     from llmline.evaluate.report import write_report
 
     write_report(report, out_dir)
@@ -238,7 +240,7 @@ TASK = register(
         name="classification", config=ClassificationConfig, metrics=("accuracy", "macro_f1"),
         primary="accuracy", greater_is_better=True, build=build, save=save,
         load_predictor=_load_predictor, read_snapshot=read_rows, read_file=read_file,
-        evaluate=evaluate, write_report=_write_report, peft_task_type="FEATURE_EXTRACTION",
+        evaluate=evaluate, write_report=write_report_lazily, peft_task_type="FEATURE_EXTRACTION",
         routes=("classify", "embeddings", "explain"),
     )
 )  # fmt: skip

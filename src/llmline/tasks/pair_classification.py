@@ -22,6 +22,7 @@ from llmline.data.stage import DataArtifact
 from llmline.errors import DataError, SpecError
 from llmline.spec import PipelineSpec, StrictModel
 from llmline.tasks import EvalOptions, ReadOptions, Task, register, task_config
+from llmline.tasks.classification import write_report_lazily
 from llmline.train.prepared import Prepared
 from llmline.workspace import Workspace
 
@@ -220,17 +221,11 @@ def _load_predictor(directory: Path) -> Any:
     return load_pair_predictor(directory)
 
 
-def _write_report(report: dict[str, Any], out_dir: Path) -> None:
-    from llmline.evaluate.report import write_report
-
-    write_report(report, out_dir)
-
-
 TASK = register(
     Task(
         name="pair_classification", config=PairClassificationConfig, metrics=METRICS,
         primary="accuracy", greater_is_better=True, build=build, save=save,
         load_predictor=_load_predictor, read_snapshot=read_rows, read_file=read_file,
-        evaluate=evaluate, write_report=_write_report, routes=("pairs",),
+        evaluate=evaluate, write_report=write_report_lazily, routes=("pairs",),
     )
 )  # fmt: skip
