@@ -36,7 +36,9 @@ Pair = tuple[str, str]
 def read_dialogue(path: Path) -> list[Pair]:
     """(question, answer) rows with both texts present, whitespace folded."""
     with path.open(encoding="gb18030", newline="") as fh:
-        rows = [(" ".join(r["ask"].split()), " ".join(r["answer"].split())) for r in csv.DictReader(fh)]
+        rows = [
+            (" ".join(r["ask"].split()), " ".join(r["answer"].split())) for r in csv.DictReader(fh)
+        ]
     return [(q, a) for q, a in rows if q and a]
 
 
@@ -55,7 +57,9 @@ def negatives(pairs: list[Pair], pool: list[Pair], seed: int) -> list[tuple[str,
     rows = []
     for question, answer in pairs:
         rows.append(("1", question, answer))
-        hard = next((answers[i] for i, _ in index.search(question, 5) if answers[i] != answer), None)
+        hard = next(
+            (answers[i] for i, _ in index.search(question, 5) if answers[i] != answer), None
+        )
         if hard is not None:
             rows.append(("0", question, hard))
         other = rng.choice(answers)
@@ -85,7 +89,9 @@ def main() -> None:
     rng = random.Random(args.seed)
     sample = rng.sample(train, min(args.rerank_questions, len(train)))
     write(args.out / "rerank-train.tsv", negatives(sample, train, args.seed))
-    write(args.out / "rerank-dev.tsv", negatives(dev[: max(1, args.rerank_questions // 10)], dev, 1))
+    write(
+        args.out / "rerank-dev.tsv", negatives(dev[: max(1, args.rerank_questions // 10)], dev, 1)
+    )
 
 
 if __name__ == "__main__":

@@ -106,7 +106,9 @@ def test_a_kb_searches_and_deletes_through_either_index(
     assert hits[0].chunk.source == "贷款.txt"
     kb.delete(["贷款.txt"])
     again = KnowledgeBase.open("bank", ws, encoder=encoder)
-    assert all(h.chunk.source != "贷款.txt" for h in again.search("房贷提前还款", retriever="dense"))
+    assert all(
+        h.chunk.source != "贷款.txt" for h in again.search("房贷提前还款", retriever="dense")
+    )
     assert again.store.count() == again.catalog.counts()["chunks"]
 
 

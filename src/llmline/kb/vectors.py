@@ -64,6 +64,7 @@ class FaissStore:
         # One query at a time gains nothing from OpenMP threads, and on shared cores their
         # spin-waiting made a 2,000-vector search 100x slower (0.2 ms -> 16 ms, measured).
         faiss.omp_set_num_threads(1)
+        self.index: Any = None  # IndexIDMap2 over IndexFlatIP or IndexHNSWFlat
         self.deleted: set[int] = set()
         self._selector: tuple[int, Any, Any] | None = None  # cached tombstone filter
         if path.exists():
@@ -113,7 +114,7 @@ class FaissStore:
         if not len(ids):
             return
         if not self.approximate:
-            self.index.remove_ids(np.asarray(ids, dtype=np.int64))  # type: ignore[arg-type]
+            self.index.remove_ids(np.asarray(ids, dtype=np.int64))
         else:
             self.deleted |= {int(i) for i in ids} & set(self._ids().tolist())
         self._fit_kind()
@@ -162,7 +163,8 @@ class FaissStore:
         so a search never has to over-fetch past them."""
         import faiss
 
-        params = faiss.SearchParametersHNSW(efSearch=max(self.EF_SEARCH, 2 * k))
+        swig: Any = faiss  # the bundled type stubs lack SearchParametersHNSW
+        params = swig.SearchParametersHNSW(efSearch=max(self.EF_SEARCH, 2 * k))
         if self.deleted:
             if self._selector is None or self._selector[0] != len(self.deleted):
                 batch = faiss.IDSelectorBatch(np.asarray(sorted(self.deleted), dtype=np.int64))
@@ -182,9 +184,8 @@ class FaissStore:
         # The tombstones go first: a crash between the two writes leaves a stale vector
         # unmasked, which search drops anyway (no catalog row), never a live one hidden.
         if self.deleted or self._tomb_path.exists():
-            with atomic_path(self._tomb_path) as tmp:
-                with open(tmp, "wb") as fh:
-                    np.save(fh, np.asarray(sorted(self.deleted), dtype=np.int64))
+            with atomic_path(self._tomb_path) as tmp, open(tmp, "wb") as fh:
+                np.save(fh, np.asarray(sorted(self.deleted), dtype=np.int64))
         with atomic_path(self.path) as tmp:
             faiss.write_index(self.index, str(tmp))
 
