@@ -315,7 +315,7 @@ def query_embedding(encoder: Any, queries: list[str]) -> dict[str, Any]:
     out["one_thread"] = _timed(lambda q: encoder.encode_queries([q]), queries)
     out["cached_repeat"] = _timed(lambda q: encoder.encode_queries([q]), queries)
     out["default_threads"] = _timed(
-        lambda q: encoder._encode([encoder.prefixes.query + q]), queries[:50]
+        lambda q: encoder._encode([encoder.prefixes.query + q]), queries[:20]
     )
     return out
 

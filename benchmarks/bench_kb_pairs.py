@@ -11,7 +11,8 @@ the question so a repeated question never straddles the split.
 
 Files (TSV, no header, `label<TAB>question<TAB>answer`, the cmedqa/cmedqq layout):
 - `embed-train.tsv`, `embed-dev.tsv`: the matching pairs (label 1) for the bi-encoder
-  (`recipes/medical-embedding-zh.yaml`; MNRL's in-batch negatives need no sampled ones);
+  (`recipes/medical-embedding-zh.yaml`; MNRL's in-batch negatives need no sampled ones, the
+  few 0 rows are there because the data stage wants two labels, and training skips them);
 - `rerank-train.tsv`, `rerank-dev.tsv`: for the cross-encoder (`recipes/medical-rerank-zh.yaml`)
   each question's answer (1), its hardest BM25 negative (0: the best-scoring other answer under
   jieba BM25 over that side's answers, the kind of near miss the reranker sees after hybrid
@@ -84,14 +85,19 @@ def main() -> None:
     train = [p for p in pairs if not held_out(p[0])]
     dev = [p for p in pairs if held_out(p[0])]
     args.out.mkdir(parents=True, exist_ok=True)
-    write(args.out / "embed-train.tsv", [("1", q, a) for q, a in train])
-    write(args.out / "embed-dev.tsv", [("1", q, a) for q, a in dev])
     rng = random.Random(args.seed)
     sample = rng.sample(train, min(args.rerank_questions, len(train)))
-    write(args.out / "rerank-train.tsv", negatives(sample, train, args.seed))
-    write(
-        args.out / "rerank-dev.tsv", negatives(dev[: max(1, args.rerank_questions // 10)], dev, 1)
-    )
+    rerank_train = negatives(sample, train, args.seed)
+    dev_rows = negatives(dev, dev, 1)
+    # The data stage wants both labels; MNRL trains on the 1 rows only, and the 0 rows'
+    # answers are already among the positives, so they add no passage to the validation search.
+    zeros = [row for row in rerank_train if row[0] == "0"][:200]
+    embed_train = [("1", q, a) for q, a in train] + zeros
+    rng.shuffle(embed_train)  # so a data.max_rows slice still holds both labels
+    write(args.out / "embed-train.tsv", embed_train)
+    write(args.out / "embed-dev.tsv", dev_rows)
+    write(args.out / "rerank-train.tsv", rerank_train)
+    write(args.out / "rerank-dev.tsv", dev_rows[: 3 * max(1, args.rerank_questions // 10)])
 
 
 if __name__ == "__main__":

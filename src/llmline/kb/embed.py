@@ -36,16 +36,16 @@ def resolve_prefixes(setting: str | PrefixSpec, directory: Path) -> PrefixSpec:
 
 
 QUERY_CACHE = 2048  # query vectors kept: customer questions repeat (FAQ traffic)
-FEW_QUERIES = 8  # at most this many queries embed on one thread
 
 
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:
     """Run torch on one intra-op thread for the block.
 
-    One short query gains nothing from a second thread, and on shared cores the threads'
+    Short queries gain little from a second thread, and on shared cores the threads'
     spin-waiting is ruinous: e5-small embedded one cMedQA question in 4.9 s p50 with two
-    threads while a training run held the cores, 69 ms with one (benchmarks/bench_kb.py)."""
+    threads while a training run held the cores, 69 ms with one (benchmarks/bench_kb.py), and
+    a batch of 12 questions took 98 s."""
     import torch
 
     before = torch.get_num_threads()
@@ -59,8 +59,8 @@ def one_thread() -> Iterator[None]:
 class Encoder:
     """A sentence-transformers bi-encoder with the spec's prefixes, normalised output.
 
-    Queries: a few at a time run on one thread, and the last QUERY_CACHE query vectors are
-    kept (a repeated question costs a dictionary lookup)."""
+    Queries run on one thread, and the last QUERY_CACHE query vectors are kept (a repeated
+    question costs a dictionary lookup); passages (a build) use torch's threads."""
 
     def __init__(self, directory: Path, prefixes: PrefixSpec, batch_size: int = 64) -> None:
         self.directory, self.prefixes, self.batch_size = directory, prefixes, batch_size
@@ -76,12 +76,8 @@ class Encoder:
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if missing:
-            prefixed = [self.prefixes.query + t for t in missing]
-            if len(missing) <= FEW_QUERIES:
-                with one_thread():
-                    vectors = self._encode(prefixed)
-            else:
-                vectors = self._encode(prefixed)
+            with one_thread():
+                vectors = self._encode([self.prefixes.query + t for t in missing])
             for text, vector in zip(missing, vectors, strict=True):
                 self._cache[text] = vector
         out = np.stack([self._cache[t] for t in texts]) if texts else self._encode([])
