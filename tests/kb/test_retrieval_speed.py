@@ -91,6 +91,10 @@ def test_index_setting_is_honoured_when_a_saved_kb_reopens(tmp_path: Path) -> No
     store.add(list(range(300)), data)
     store.save()
     assert not FaissStore(tmp_path / "v.faiss", 48, index="exact").approximate
+    import faiss  # the conversion was saved, so the next open does not convert again
+
+    saved = faiss.read_index(str(tmp_path / "v.faiss"))
+    assert not isinstance(faiss.downcast_index(saved.index), faiss.IndexHNSW)
 
 
 @pytest.mark.parametrize("index", ["exact", "approximate"])

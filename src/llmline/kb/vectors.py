@@ -78,7 +78,8 @@ class FaissStore:
                 )
             if self._tomb_path.exists():
                 self.deleted = {int(i) for i in np.load(self._tomb_path, allow_pickle=False)}
-            self._fit_kind()  # the spec's index setting may have changed since the save
+            if self._fit_kind():  # the spec's index setting changed since the save: keep
+                self.save()  # the converted index, or every later open converts again
         else:
             self.index = self._empty(approximate=index == "approximate")
 
@@ -119,8 +120,9 @@ class FaissStore:
             self.deleted |= {int(i) for i in ids} & set(self._ids().tolist())
         self._fit_kind()
 
-    def _fit_kind(self) -> None:
-        """Switch exact <-> approximate by size (auto), or drop tombstones past their share."""
+    def _fit_kind(self) -> bool:
+        """Switch exact <-> approximate by size (auto), or drop tombstones past their share;
+        whether the index was rebuilt."""
         live = self.count()
         want = self.approximate
         if self.mode == "auto":
@@ -132,6 +134,8 @@ class FaissStore:
             want = self.mode == "approximate"
         if want != self.approximate or len(self.deleted) > self.REBUILD_SHARE * max(live, 1):
             self._rebuild(approximate=want)
+            return True
+        return False
 
     def _ids(self) -> np.ndarray:
         import faiss
