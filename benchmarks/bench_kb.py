@@ -104,6 +104,8 @@ def resolve(reference: str, workspace: Path | None) -> Path | str:
         return resolve_model(reference, Workspace.resolve(workspace))
     except LlmlineError as exc:
         return f"unavailable: {exc}"
+    except Exception as exc:  # a registry error must not end a run 20 minutes in: reported
+        return f"unavailable: {type(exc).__name__}: {exc}"
 
 
 def memo_tagger(tagger: Callable[..., Any]) -> Callable[..., Any]:
