@@ -109,7 +109,11 @@ class KnowledgeBase:
         if self._store is None:
             from llmline.kb.vectors import open_store
 
-            self._store = open_store(self.dir, self.name, self.encoder.dim, self.spec.store_url)
+            spec = self.spec
+            self._store = open_store(
+                self.dir, self.name, self.encoder.dim, spec.store_url, index=spec.index,
+                approximate_above=spec.approximate_above,
+            )  # fmt: skip
         return self._store
 
     @property

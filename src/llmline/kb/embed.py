@@ -10,7 +10,9 @@ model decides them, not every user.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +35,37 @@ def resolve_prefixes(setting: str | PrefixSpec, directory: Path) -> PrefixSpec:
     return PrefixSpec(query=found.get("query", ""), passage=found.get("passage", ""))
 
 
+QUERY_CACHE = 2048  # query vectors kept: customer questions repeat (FAQ traffic)
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one intra-op thread for the block.
+
+    Short queries gain little from a second thread, and on shared cores the threads'
+    spin-waiting is ruinous: e5-small embedded one cMedQA question in 4.9 s p50 with two
+    threads while a training run held the cores, 69 ms with one (benchmarks/bench_kb.py), and
+    a batch of 12 questions took 98 s."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class Encoder:
-    """A sentence-transformers bi-encoder with the spec's prefixes, normalised output."""
+    """A sentence-transformers bi-encoder with the spec's prefixes, normalised output.
+
+    Queries run on one thread, and the last QUERY_CACHE query vectors are kept (a repeated
+    question costs a dictionary lookup); passages (a build) use torch's threads."""
 
     def __init__(self, directory: Path, prefixes: PrefixSpec, batch_size: int = 64) -> None:
         self.directory, self.prefixes, self.batch_size = directory, prefixes, batch_size
         self.model = _sentence_transformer(directory)
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     @property
     def dim(self) -> int:
@@ -47,7 +74,18 @@ class Encoder:
         return int(get() if get else self.model.get_sentence_embedding_dimension())
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode([self.prefixes.query + t for t in texts])
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            with one_thread():
+                vectors = self._encode([self.prefixes.query + t for t in missing])
+            for text, vector in zip(missing, vectors, strict=True):
+                self._cache[text] = vector
+        out = np.stack([self._cache[t] for t in texts]) if texts else self._encode([])
+        for text in texts:
+            self._cache.move_to_end(text)
+        while len(self._cache) > QUERY_CACHE:
+            self._cache.popitem(last=False)
+        return out
 
     def encode_passages(self, texts: Sequence[str], *, progress: str | None = None) -> np.ndarray:
         """Embeddings of chunks in batches, with a progress bar when `progress` names it."""
@@ -86,8 +124,23 @@ def _sentence_transformer(directory: Path) -> Any:
         ) from None
 
 
+def reranker_prefixes(directory: Path) -> PrefixSpec:
+    """The prefixes a cross-encoder saw in training, from its llmline_model.json: the
+    pair_classification task puts `extra.text_prefix` (E5's "query: ") before both texts; a
+    `pair_prefix` there, when a model has one, goes before the second. None for a model
+    llmline did not train (a plain sentence-transformers CrossEncoder directory)."""
+    from llmline.models.meta import MODEL_META, ModelMeta
+
+    if not (directory / MODEL_META).exists():
+        return PrefixSpec()
+    meta = ModelMeta.load(directory)
+    first = meta.text_prefix
+    return PrefixSpec(query=first, passage=str(meta.extra.get("pair_prefix", first)))
+
+
 class Reranker:
-    """A cross-encoder scoring (query, chunk) pairs; higher = more relevant."""
+    """A cross-encoder scoring (query, chunk) pairs; higher = more relevant. Texts get the
+    prefixes the model was trained with (`reranker_prefixes`)."""
 
     def __init__(self, directory: Path, batch_size: int = 32) -> None:
         from sentence_transformers import CrossEncoder
@@ -100,13 +153,16 @@ class Reranker:
                 fix="set kb.reranker to a pair_classification model or cross-encoder directory",
             ) from None
         self.batch_size = batch_size
+        self.prefixes = reranker_prefixes(directory)
 
     def score(self, query: str, texts: Sequence[str]) -> list[float]:
         if not texts:
             return []
+        first, second = self.prefixes.query, self.prefixes.passage
         scores = self.model.predict(
-            [(query, t) for t in texts], batch_size=self.batch_size, show_progress_bar=False
-        )
+            [(first + query, second + t) for t in texts], batch_size=self.batch_size,
+            show_progress_bar=False,
+        )  # fmt: skip
         array = np.asarray(scores, dtype=np.float32)
         if array.ndim == 2:  # two-label pair classifiers: the "relevant" column
             array = array[:, -1]

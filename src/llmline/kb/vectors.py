@@ -36,17 +36,37 @@ class VectorStore(Protocol):
 
 
 class FaissStore:
-    """Exact inner-product search (IndexFlatIP) with ids, saved to one file."""
+    """Inner-product search with ids, saved to one file: exact (IndexFlatIP) for small KBs,
+    approximate (HNSW) once the KB outgrows `approximate_above` vectors.
+
+    Why switch by size: an exact scan is free of recall loss and costs 1 ms at 10k vectors,
+    but 100k 384-d vectors (150 MB) no longer fit the cache and the scan took 82 ms p50 on the
+    shared 2 cores; HNSW answers in a few ms with recall@10 >= 0.95 of the exact scan
+    (benchmarks/bench_kb.py measures both). HNSW cannot delete a vector, so deletes become
+    tombstones (ids filtered out of results, saved beside the index in `*.deleted.npy`), and the
+    graph is rebuilt from the live vectors once tombstones reach REBUILD_SHARE of the index, or
+    when a tombstoned id is added again. Falling below half the threshold goes back to exact.
+    """
 
     kind = "faiss"
+    HNSW_M = 32  # neighbours per node: the usual default for 100-1000-d embeddings
+    EF_CONSTRUCTION = 80
+    EF_SEARCH = 96  # at least 2x the 50 candidates a hybrid search asks for
+    REBUILD_SHARE = 0.1
 
-    def __init__(self, path: Path, dim: int) -> None:
+    def __init__(
+        self, path: Path, dim: int, *, index: str = "auto", approximate_above: int = 20_000
+    ) -> None:
         import faiss
 
         self.path, self.dim = path, dim
+        self.mode, self.approximate_above = index, approximate_above
         # One query at a time gains nothing from OpenMP threads, and on shared cores their
         # spin-waiting made a 2,000-vector search 100x slower (0.2 ms -> 16 ms, measured).
         faiss.omp_set_num_threads(1)
+        self.index: Any = None  # IndexIDMap2 over IndexFlatIP or IndexHNSWFlat
+        self.deleted: set[int] = set()
+        self._selector: tuple[int, Any, Any] | None = None  # cached tombstone filter
         if path.exists():
             self.index = faiss.read_index(str(path))
             if self.index.d != dim:
@@ -56,31 +76,120 @@ class FaissStore:
                     where="kb.encoder",
                     fix="rebuild the KB (delete its folder) after changing the encoder",
                 )
+            if self._tomb_path.exists():
+                self.deleted = {int(i) for i in np.load(self._tomb_path, allow_pickle=False)}
+            if self._fit_kind():  # the spec's index setting changed since the save: keep
+                self.save()  # the converted index, or every later open converts again
         else:
-            self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+            self.index = self._empty(approximate=index == "approximate")
+
+    @property
+    def _tomb_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".deleted.npy")
+
+    @property
+    def approximate(self) -> bool:
+        """Whether the index is an HNSW graph (else an exact flat scan)."""
+        import faiss
+
+        return isinstance(faiss.downcast_index(self.index.index), faiss.IndexHNSW)
+
+    def _empty(self, *, approximate: bool) -> Any:
+        import faiss
+
+        if not approximate:
+            return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+        graph = faiss.IndexHNSWFlat(self.dim, self.HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = self.EF_CONSTRUCTION
+        return faiss.IndexIDMap2(graph)
 
     def add(self, ids: Sequence[int], vectors: np.ndarray) -> None:
-        if len(ids):
-            self.index.add_with_ids(_f32(vectors), np.asarray(ids, dtype=np.int64))
+        if not len(ids):
+            return
+        if self.deleted.intersection(int(i) for i in ids):  # the graph still holds the old one
+            self._rebuild(approximate=self.approximate)
+        self.index.add_with_ids(_f32(vectors), np.asarray(ids, dtype=np.int64))
+        self._fit_kind()
 
     def delete(self, ids: Sequence[int]) -> None:
-        if len(ids):
-            self.index.remove_ids(np.asarray(ids, dtype=np.int64))  # type: ignore[arg-type]
+        if not len(ids):
+            return
+        if not self.approximate:
+            self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+        else:
+            self.deleted |= {int(i) for i in ids} & set(self._ids().tolist())
+        self._fit_kind()
+
+    def _fit_kind(self) -> bool:
+        """Switch exact <-> approximate by size (auto), or drop tombstones past their share;
+        whether the index was rebuilt."""
+        live = self.count()
+        want = self.approximate
+        if self.mode == "auto":
+            if live > self.approximate_above:
+                want = True
+            elif live < self.approximate_above // 2:
+                want = False
+        else:
+            want = self.mode == "approximate"
+        if want != self.approximate or len(self.deleted) > self.REBUILD_SHARE * max(live, 1):
+            self._rebuild(approximate=want)
+            return True
+        return False
+
+    def _ids(self) -> np.ndarray:
+        import faiss
+
+        return faiss.vector_to_array(self.index.id_map)
+
+    def _rebuild(self, *, approximate: bool) -> None:
+        """A fresh index of the live vectors (tombstoned ones left out)."""
+        ids = self._ids()
+        vectors = self.index.index.reconstruct_n(0, self.index.ntotal) if len(ids) else None
+        keep = np.fromiter((int(i) not in self.deleted for i in ids), bool, len(ids))
+        self.index, self.deleted = self._empty(approximate=approximate), set()
+        if vectors is not None and keep.any():
+            self.index.add_with_ids(_f32(vectors[keep]), ids[keep])
 
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        if self.index.ntotal == 0:
+        if self.count() == 0:
             return []
-        scores, ids = self.index.search(_f32(query.reshape(1, -1)), min(k, self.index.ntotal))
+        k = min(k, self.count())
+        vector = _f32(query.reshape(1, -1))
+        if self.approximate:
+            scores, ids = self.index.search(vector, k, params=self._hnsw_params(k))
+        else:
+            scores, ids = self.index.search(vector, k)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
+    def _hnsw_params(self, k: int) -> Any:
+        """efSearch for k results; tombstones excluded inside the graph walk (an IDSelector),
+        so a search never has to over-fetch past them."""
+        import faiss
+
+        swig: Any = faiss  # the bundled type stubs lack SearchParametersHNSW
+        params = swig.SearchParametersHNSW(efSearch=max(self.EF_SEARCH, 2 * k))
+        if self.deleted:
+            if self._selector is None or self._selector[0] != len(self.deleted):
+                batch = faiss.IDSelectorBatch(np.asarray(sorted(self.deleted), dtype=np.int64))
+                # both SWIG objects must outlive the searches that use them: kept here
+                self._selector = (len(self.deleted), batch, faiss.IDSelectorNot(batch))
+            params.sel = self._selector[2]
+        return params
+
     def count(self) -> int:
-        return int(self.index.ntotal)
+        return int(self.index.ntotal) - len(self.deleted)
 
     def save(self) -> None:
         import faiss
 
         from llmline.lineage import atomic_path
 
+        # The tombstones go first: a crash between the two writes leaves a stale vector
+        # unmasked, which search drops anyway (no catalog row), never a live one hidden.
+        if self.deleted or self._tomb_path.exists():
+            with atomic_path(self._tomb_path) as tmp, open(tmp, "wb") as fh:
+                np.save(fh, np.asarray(sorted(self.deleted), dtype=np.int64))
         with atomic_path(self.path) as tmp:
             faiss.write_index(self.index, str(tmp))
 
@@ -207,10 +316,16 @@ def _connect(url: str) -> Any:
         ) from None
 
 
-def open_store(directory: Path, kb_name: str, dim: int, url: str | None) -> VectorStore:
-    """The embedded FAISS file under the KB dir, or the pgvector table `url` points at."""
+def open_store(
+    directory: Path, kb_name: str, dim: int, url: str | None, *, index: str = "auto",
+    approximate_above: int = 20_000,
+) -> VectorStore:  # fmt: skip
+    """The embedded FAISS file under the KB dir, or the pgvector table `url` points at
+    (`index`/`approximate_above` choose FAISS' exact or HNSW index; pgvector scans exactly)."""
     if url is None:
-        return FaissStore(directory / "vectors.faiss", dim)
+        return FaissStore(
+            directory / "vectors.faiss", dim, index=index, approximate_above=approximate_above
+        )
     if not url.startswith(("postgresql", "postgres")):
         raise SpecError(
             f"unsupported kb.store_url {url!r}",

@@ -41,6 +41,14 @@ class KbSpec(StrictModel):
         description="Vector store: null = embedded FAISS under the KB dir; "
         "postgresql+psycopg://... = PostgreSQL with pgvector.",
     )
+    index: Literal["auto", "exact", "approximate"] = Field(
+        "auto",
+        description="Embedded FAISS index: an exact scan, an approximate HNSW graph, or auto "
+        "(exact up to kb.approximate_above vectors, HNSW above). pgvector always scans.",
+    )
+    approximate_above: int = Field(
+        20_000, ge=1, description="With index: auto, the vector count above which HNSW is used."
+    )
     chunk_size: int = Field(
         300, ge=20, description="Chunk size: characters for CJK text, words otherwise."
     )
