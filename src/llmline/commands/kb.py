@@ -1,4 +1,4 @@
-"""`llmline kb build|add|delete|search|eval|graph`: knowledge bases for retrieval."""
+"""`llmline kb build|add|delete|search|eval|graph|ask|tickets`: KBs and the assistant."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ def register(verbs: Any) -> None:
     add_workspace_argument(search)
     search.set_defaults(handler=cmd_search)
     _eval_parser(actions)
+    _assistant_parsers(actions)
     graph = actions.add_parser("graph", help="export the entity co-occurrence graph")
     graph.add_argument("name")
     graph.add_argument("--graphml", type=Path, required=True, help="output .graphml file")
@@ -61,6 +62,30 @@ def _eval_parser(actions: Any) -> None:
     parser.add_argument("--retriever", choices=RETRIEVERS, default=None)
     add_workspace_argument(parser)
     parser.set_defaults(handler=cmd_eval)
+
+
+def _assistant_parsers(actions: Any) -> None:
+    ask = actions.add_parser("ask", help="answer a customer message: citations, intent, hand-off")
+    ask.add_argument("name", help="KB name")
+    ask.add_argument("message", help="the customer's message")
+    ask.add_argument("--conversation", default=None, help="continue this conversation id")
+    ask.add_argument(
+        "--generate",
+        action="store_true",
+        help="a chat model (assistant.generate.model) writes the answer, streamed",
+    )
+    ask.add_argument("--spec", type=Path, default=None, help="YAML with an assistant: block")
+    ask.add_argument("--json", action="store_true", help="print the reply as JSON")
+    add_workspace_argument(ask)
+    ask.set_defaults(handler=cmd_ask)
+    tickets = actions.add_parser("tickets", help="list hand-off tickets (or close one)")
+    tickets.add_argument("--status", choices=("open", "closed"), default=None)
+    tickets.add_argument("--close", default=None, metavar="TICKET", help="close this ticket")
+    tickets.add_argument("--spec", type=Path, default=None, help="YAML with an assistant: block "
+                         "(its store_url)")  # fmt: skip
+    tickets.add_argument("--json", action="store_true", help="print the tickets as JSON")
+    add_workspace_argument(tickets)
+    tickets.set_defaults(handler=cmd_tickets)
 
 
 def _workspace(args: argparse.Namespace) -> Any:
@@ -143,3 +168,17 @@ def cmd_graph(args: argparse.Namespace) -> int:
     _print({"graphml": str(args.graphml), "entities": graph.number_of_nodes(),
             "edges": graph.number_of_edges()})  # fmt: skip
     return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from llmline.assistant.cli import ask
+
+    return ask(args.name, args.message, _workspace(args), conversation=args.conversation,
+               generate=args.generate, spec_path=args.spec, as_json=args.json)  # fmt: skip
+
+
+def cmd_tickets(args: argparse.Namespace) -> int:
+    from llmline.assistant.cli import tickets
+
+    return tickets(_workspace(args), status=args.status, close=args.close, spec_path=args.spec,
+                   as_json=args.json)  # fmt: skip
