@@ -43,8 +43,10 @@ def ask(
     generate: bool, spec_path: Path | None, as_json: bool,
 ) -> int:  # fmt: skip
     from llmline.assistant.core import Assistant
+    from llmline.kb.base import kb_dir
     from llmline.monitor.store import RequestLogger, store_url
 
+    kb_dir(workspace, name)  # a bad name is named as such, before anything opens
     spec = load_assistant_spec(name, spec_path)
     log = RequestLogger(store_url(None, workspace.monitor_db))
     assistant = Assistant(spec, workspace, request_log=log, route="cli:kb ask")
