@@ -229,8 +229,9 @@ class Assistant:
         assert kb is not None
         text = answers.faq_question(hit, redact=kb.spec.redact) or hit.chunk.text
         source = self.spec.confidence
-        if source == "auto":
-            source = "rerank" if kb.spec.reranker or self._relevance else "dense"
+        if source == "auto":  # the reranker's word when the search reranks, else the cosine
+            reranks = (self.spec.retriever or kb.spec.retriever) == "hybrid+rerank"
+            source = "rerank" if self._relevance or (reranks and kb.spec.reranker) else "dense"
         if source == "rerank":
             return self._relevance_fn()(message, text), "rerank"
         query = kb.encoder.encode_queries([message])[0]

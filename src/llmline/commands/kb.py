@@ -16,8 +16,11 @@ def register(verbs: Any) -> None:
     kb = verbs.add_parser("kb", help="build, update, search and evaluate knowledge bases")
     actions = kb.add_subparsers(dest="kb_action", metavar="ACTION", required=True)
     build = actions.add_parser("build", help="index a folder or file (syncs an existing KB)")
-    _input_arguments(build)
-    build.add_argument("--spec", type=Path, default=None, help="YAML with a kb: block")
+    _input_arguments(build, required=False)
+    build.add_argument("--spec", type=Path, default=None, help="YAML with a kb: block (without "
+                       "--input: its assistant.input is indexed)")  # fmt: skip
+    build.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                       help="--spec variables (e.g. data_dir)")  # fmt: skip
     build.set_defaults(handler=cmd_build)
     add = actions.add_parser("add", help="add or update files; unchanged ones are skipped")
     _input_arguments(add)
@@ -44,9 +47,9 @@ def register(verbs: Any) -> None:
     graph.set_defaults(handler=cmd_graph)
 
 
-def _input_arguments(parser: argparse.ArgumentParser) -> None:
+def _input_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     parser.add_argument("name", help="KB name: <workspace>/kb/NAME/")
-    parser.add_argument("--input", type=Path, required=True, help="a folder or a file")
+    parser.add_argument("--input", type=Path, required=required, help="a folder or a file")
     parser.add_argument("--id-col", default=None, help="tables: the id column (eval's gold id)")
     parser.add_argument("--text-col", default=None, help="tables: the text column (default: "
                         "question + answer)")  # fmt: skip
@@ -102,6 +105,17 @@ def cmd_build(args: argparse.Namespace) -> int:
     from llmline.kb.build import build_kb
     from llmline.kb.ingest import TableColumns
 
+    if args.input is None:
+        from llmline.assistant.stage import build_from_spec
+        from llmline.errors import DataError
+        from llmline.spec import parse_vars
+
+        if args.spec is None:
+            raise DataError(
+                "name what to index", fix="pass --input, or --spec with an assistant.input"
+            )
+        _print(build_from_spec(args.name, _workspace(args), args.spec, parse_vars(args.var)))
+        return 0
     columns = TableColumns(args.id_col, args.text_col)
     report = build_kb(args.name, _workspace(args), args.input, columns, spec_path=args.spec)
     _print(report)
