@@ -107,7 +107,8 @@ class AssistantSpec(StrictModel):
         description="What a KB answer's confidence is: rerank = the cross-encoder's "
         "probability that the best passage answers the message (calibrated by training); "
         "dense = the cosine between message and best passage; auto = rerank when the search "
-        "reranks (retriever hybrid+rerank), else dense. Fusion (RRF) and BM25 scores are ranks, not confidences.",
+        "reranks (retriever hybrid+rerank), else dense. Fusion (RRF) and BM25 scores are "
+        "ranks, not confidences.",
     )
     min_confidence: float = Field(
         0.5,
