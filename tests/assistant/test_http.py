@@ -144,3 +144,15 @@ def test_a_service_without_assistants_says_so() -> None:
     with TestClient(app) as bare:
         answer = bare.post("/v1/assistant", json={"message": "hi"})
     assert answer.status_code == 404 and "no assistant" in answer.json()["detail"]
+
+
+def test_shutdown_closes_assistants_on_their_own_thread(
+    ws: Workspace, bank_kb: str, encoder: HashEncoder
+) -> None:
+    hub = AssistantHub(ws, [AssistantSpec(kb="bank")],
+                       factory=lambda spec: Assistant(spec, ws, encoder=encoder))  # fmt: skip
+    helper = hub.get(None)
+    assert hub.submit(lambda: helper.ask("如何修改密码？").mode).result() == "faq"
+    hub.close()  # the KB's SQLite connection belongs to the worker: no ProgrammingError
+    with pytest.raises(RuntimeError):
+        hub.submit(lambda: None)

@@ -82,9 +82,10 @@ class AssistantHub:
         return name
 
     def close(self) -> None:
-        self._worker.shutdown(wait=True)
+        """Close each assistant on the worker thread, whose SQLite connections they hold."""
         for assistant in self.assistants.values():
-            assistant.close()
+            self._worker.submit(assistant.close).result()
+        self._worker.shutdown(wait=True)
 
 
 def read_assistant_block(path: Path | None) -> dict[str, Any] | None:

@@ -99,6 +99,8 @@ def problem(exc: LlmlineError) -> JSONResponse:
     status = 400
     if isinstance(exc, UnknownKnowledgeBase | UnknownConversation):
         status = 404
+    elif isinstance(exc, DataError) and exc.what.startswith("no knowledge base"):
+        status = 404  # configured, but not built yet
     elif isinstance(exc, DataError) and "characters; the limit" in exc.what:
         status = 422
     elif isinstance(exc, ModelError):
