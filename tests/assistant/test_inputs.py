@@ -142,3 +142,19 @@ def test_recipes_wire_an_assistant() -> None:
                      "banking77-assistant": "templates"}  # fmt: skip
     with pytest.raises(SpecError):
         load_spec(root / "medical-qa-zh.yaml", {"min_confidence": "high"})
+
+
+def test_the_kb_stage_runs_last_and_only_for_an_assistant_input(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from llmline.chain import stage_list
+
+    stages = stage_list()
+    kb = next(s for s in stages if s.name == "kb")
+    assert stages[-1] is kb and kb.order > next(s for s in stages if s.name == "register").order
+    with_input = AssistantSpec.model_validate(
+        {"kb": "k", "input": {"kind": "files", "path": str(tmp_path)}}
+    )
+    for assistant, enabled in ((None, False), (AssistantSpec(kb="k"), False), (with_input, True)):
+        ctx = SimpleNamespace(spec=SimpleNamespace(assistant=assistant))
+        assert kb.enabled(ctx) is enabled  # type: ignore[arg-type]
