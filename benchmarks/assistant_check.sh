@@ -43,12 +43,12 @@ for ref in ("models:/medical-embedding-zh@champion", "models:/medical-rerank-zh@
 EOF
 then
   VARS=()
-  printf 'assistant: {kb: medical-qa-zh, confidence: rerank, min_confidence: 0.5}\n' > "$TMP/assistant.yaml"
+  printf 'assistant: {kb: medical-qa-zh, unsafe: flag, confidence: rerank, min_confidence: 0.5}\n' > "$TMP/assistant.yaml"
   echo "models: tuned medical-embedding-zh + medical-rerank-zh (registered)"
 else
   VARS=(--var encoder=packaged:e5-small --var retriever=hybrid --var confidence=dense
         --var min_confidence=0.83)
-  printf 'assistant: {kb: medical-qa-zh, confidence: dense, min_confidence: 0.83}\n' > "$TMP/assistant.yaml"
+  printf 'assistant: {kb: medical-qa-zh, unsafe: flag, confidence: dense, min_confidence: 0.83}\n' > "$TMP/assistant.yaml"
   echo "models: packaged:e5-small, hybrid without rerank (no tuned models registered)"
 fi
 

@@ -180,7 +180,8 @@ class Assistant:
     def _route(self, plan: Plan, intent: dict[str, Any] | None, *, generate: bool) -> str | None:
         """Fill the reply; return the hand-off reason, or None when the assistant answers."""
         reply, spec = plan.reply, self.spec
-        if reply.safety:
+        injected = any(c.startswith("injection:") for c in reply.safety)
+        if reply.safety and (injected or spec.unsafe == "handoff"):
             return f"safety: {', '.join(reply.safety)}"
         label = intent["label"] if intent is not None else None
         if label in spec.human_only:
@@ -265,6 +266,9 @@ class Assistant:
         reply = plan.reply
         if plan.prompt is not None:
             flagged = sorted(set(self.checker.check(text, injection=False).categories))
+            reply.safety = sorted(set(reply.safety) | set(flagged))
+            if self.spec.unsafe == "flag":
+                flagged = []
             if not text.strip() or flagged:
                 why = f"safety: {', '.join(flagged)}" if flagged else "the model wrote nothing"
                 self._hand_off(plan, f"generated answer withheld ({why})")

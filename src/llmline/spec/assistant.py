@@ -125,6 +125,13 @@ class AssistantSpec(StrictModel):
         None, description="Conversations and tickets: null = <workspace>/assistant.db (SQLite); "
         "postgresql+psycopg://... = PostgreSQL (the monitoring store's conventions).",
     )  # fmt: skip
+    unsafe: Literal["handoff", "flag"] = Field(
+        "handoff",
+        description="A message (or generated answer) the safety lexicons flag: handoff = a "
+        "person takes it; flag = answered, the categories recorded in the reply and the log "
+        "(for domains whose words the lexicons flag, e.g. anatomy in medicine). Prompt "
+        "injection hands off either way.",
+    )
     max_message_chars: int = Field(2000, ge=1, le=10_000, description="Longer messages: error.")
 
     @model_validator(mode="after")
