@@ -151,7 +151,7 @@ class Assistant:
         intent = self._intent(message)
         plan.reply.intent = intent
         self.store.add_message(conversation_id, "user", message, safety=plan.reply.safety,
-                               intent=intent and intent["label"])  # fmt: skip
+                               intent=intent["label"] if intent else None)  # fmt: skip
         reason = self._route(plan, intent, generate=generate)
         if reason is not None:
             self._hand_off(plan, reason)
@@ -276,7 +276,7 @@ class Assistant:
         reply.answer = text
         self.store.add_message(
             reply.conversation_id, "assistant", text, mode=reply.mode,
-            intent=reply.intent and reply.intent["label"], confidence=reply.confidence,
+            intent=reply.intent["label"] if reply.intent else None, confidence=reply.confidence,
             citations=[{k: c[k] for k in ("n", "chunk_id", "doc_id", "source", "score")}
                        for c in reply.citations],
         )  # fmt: skip
