@@ -101,7 +101,10 @@ grep -q "$ticket" "$TMP/tickets.txt"; check $? "off-topic question handed off, t
 
 echo "== 5. over HTTP"
 PORT=${PORT:-$("$PY" -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")}
-printf 'serve: {max_body_bytes: 100000}\n' > "$TMP/serve.yaml"
+# The shipped lexicons flag anatomy patients must name (包皮 is listed as profanity), and the chat
+# route blocks flagged input by default: a medical service flags it instead (assistant.unsafe).
+printf 'serve: {max_body_bytes: 100000, safety: {routes: {/v1/chat/completions: {input: flag, output: flag}}}}\n' \
+  > "$TMP/serve.yaml"
 cat "$TMP/assistant.yaml" >> "$TMP/serve.yaml"
 "${LL[@]}" serve --model packaged:e5-small --config "$TMP/serve.yaml" --port "$PORT" \
   --workspace "$WS" > "$TMP/serve.log" 2>&1 &
@@ -130,7 +133,8 @@ check $? "curl /v1/chat/completions with knowledge_base: message.citations prese
 curl -sN -X POST "$URL/v1/assistant" -H 'Content-Type: application/json' \
   -d "$("$PY" -c "import json,sys; print(json.dumps({'message': sys.argv[1], 'stream': True}))" "$first")" \
   > "$TMP/stream.txt"
-tail -n 1 "$TMP/stream.txt" | grep -q '\[DONE\]' && grep -q '"citations"' "$TMP/stream.txt"
+grep -v '^$' "$TMP/stream.txt" | tail -n 1 | grep -q '\[DONE\]' \
+  && head -n 1 "$TMP/stream.txt" | grep -q '"citations"'
 check $? "streamed /v1/assistant: citations first, [DONE] last"
 "$PY" - "$URL" "$first" <<'EOF'
 import sys
