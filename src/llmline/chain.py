@@ -80,6 +80,7 @@ class Stage:
 CHAIN_STAGES: Registry[Stage] = Registry("chain stage")
 BUILTIN_STAGE_MODULES = (
     "llmline.stages", "llmline.optimize.stage", "llmline.monitor.reference", "llmline.govern.stage",
+    "llmline.assistant.stage",
 )  # fmt: skip
 
 

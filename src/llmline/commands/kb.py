@@ -1,4 +1,4 @@
-"""`llmline kb build|add|delete|search|eval|graph`: knowledge bases for retrieval."""
+"""`llmline kb build|add|delete|search|eval|graph|ask|tickets`: KBs and the assistant."""
 
 from __future__ import annotations
 
@@ -16,8 +16,11 @@ def register(verbs: Any) -> None:
     kb = verbs.add_parser("kb", help="build, update, search and evaluate knowledge bases")
     actions = kb.add_subparsers(dest="kb_action", metavar="ACTION", required=True)
     build = actions.add_parser("build", help="index a folder or file (syncs an existing KB)")
-    _input_arguments(build)
-    build.add_argument("--spec", type=Path, default=None, help="YAML with a kb: block")
+    _input_arguments(build, required=False)
+    build.add_argument("--spec", type=Path, default=None, help="YAML with a kb: block (without "
+                       "--input: its assistant.input is indexed)")  # fmt: skip
+    build.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                       help="--spec variables (e.g. data_dir)")  # fmt: skip
     build.set_defaults(handler=cmd_build)
     add = actions.add_parser("add", help="add or update files; unchanged ones are skipped")
     _input_arguments(add)
@@ -36,6 +39,7 @@ def register(verbs: Any) -> None:
     add_workspace_argument(search)
     search.set_defaults(handler=cmd_search)
     _eval_parser(actions)
+    _assistant_parsers(actions)
     graph = actions.add_parser("graph", help="export the entity co-occurrence graph")
     graph.add_argument("name")
     graph.add_argument("--graphml", type=Path, required=True, help="output .graphml file")
@@ -43,9 +47,9 @@ def register(verbs: Any) -> None:
     graph.set_defaults(handler=cmd_graph)
 
 
-def _input_arguments(parser: argparse.ArgumentParser) -> None:
+def _input_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     parser.add_argument("name", help="KB name: <workspace>/kb/NAME/")
-    parser.add_argument("--input", type=Path, required=True, help="a folder or a file")
+    parser.add_argument("--input", type=Path, required=required, help="a folder or a file")
     parser.add_argument("--id-col", default=None, help="tables: the id column (eval's gold id)")
     parser.add_argument("--text-col", default=None, help="tables: the text column (default: "
                         "question + answer)")  # fmt: skip
@@ -63,6 +67,30 @@ def _eval_parser(actions: Any) -> None:
     parser.set_defaults(handler=cmd_eval)
 
 
+def _assistant_parsers(actions: Any) -> None:
+    ask = actions.add_parser("ask", help="answer a customer message: citations, intent, hand-off")
+    ask.add_argument("name", help="KB name")
+    ask.add_argument("message", help="the customer's message")
+    ask.add_argument("--conversation", default=None, help="continue this conversation id")
+    ask.add_argument(
+        "--generate",
+        action="store_true",
+        help="a chat model (assistant.generate.model) writes the answer, streamed",
+    )
+    ask.add_argument("--spec", type=Path, default=None, help="YAML with an assistant: block")
+    ask.add_argument("--json", action="store_true", help="print the reply as JSON")
+    add_workspace_argument(ask)
+    ask.set_defaults(handler=cmd_ask)
+    tickets = actions.add_parser("tickets", help="list hand-off tickets (or close one)")
+    tickets.add_argument("--status", choices=("open", "closed"), default=None)
+    tickets.add_argument("--close", default=None, metavar="TICKET", help="close this ticket")
+    tickets.add_argument("--spec", type=Path, default=None, help="YAML with an assistant: block "
+                         "(its store_url)")  # fmt: skip
+    tickets.add_argument("--json", action="store_true", help="print the tickets as JSON")
+    add_workspace_argument(tickets)
+    tickets.set_defaults(handler=cmd_tickets)
+
+
 def _workspace(args: argparse.Namespace) -> Any:
     from llmline.workspace import Workspace
 
@@ -77,6 +105,17 @@ def cmd_build(args: argparse.Namespace) -> int:
     from llmline.kb.build import build_kb
     from llmline.kb.ingest import TableColumns
 
+    if args.input is None:
+        from llmline.assistant.stage import build_from_spec
+        from llmline.errors import DataError
+        from llmline.spec import parse_vars
+
+        if args.spec is None:
+            raise DataError(
+                "name what to index", fix="pass --input, or --spec with an assistant.input"
+            )
+        _print(build_from_spec(args.name, _workspace(args), args.spec, parse_vars(args.var)))
+        return 0
     columns = TableColumns(args.id_col, args.text_col)
     report = build_kb(args.name, _workspace(args), args.input, columns, spec_path=args.spec)
     _print(report)
@@ -143,3 +182,17 @@ def cmd_graph(args: argparse.Namespace) -> int:
     _print({"graphml": str(args.graphml), "entities": graph.number_of_nodes(),
             "edges": graph.number_of_edges()})  # fmt: skip
     return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from llmline.assistant.cli import ask
+
+    return ask(args.name, args.message, _workspace(args), conversation=args.conversation,
+               generate=args.generate, spec_path=args.spec, as_json=args.json)  # fmt: skip
+
+
+def cmd_tickets(args: argparse.Namespace) -> int:
+    from llmline.assistant.cli import tickets
+
+    return tickets(_workspace(args), status=args.status, close=args.close, spec_path=args.spec,
+                   as_json=args.json)  # fmt: skip

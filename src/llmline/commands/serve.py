@@ -35,7 +35,7 @@ def register(verbs: Any) -> None:
         "--config",
         type=Path,
         default=None,
-        help="YAML with serve: and monitor: blocks (a pipeline spec works too)",
+        help="YAML with serve:, monitor: and assistant: blocks (a pipeline spec works too)",
     )
     for flag, kind in _FLAGS.items():
         serve.add_argument(
@@ -85,7 +85,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings |= {k: getattr(args, k) for k in _FLAGS if getattr(args, k) is not None}
     if args.no_monitor:
         settings["monitor"] = False
-    options = ServeOptions(args.model, str(workspace.root), settings, monitor)
+    from llmline.assistant.service import read_assistant_block
+
+    assistant = read_assistant_block(args.config)
+    options = ServeOptions(args.model, str(workspace.root), settings, monitor, assistant)
     spec = options.serve_spec
     audit_append(
         workspace.audit_log,

@@ -29,6 +29,7 @@ class ServeOptions:
     workspace: str
     settings: dict[str, Any] = field(default_factory=dict)
     monitor: dict[str, Any] = field(default_factory=dict)
+    assistant: dict[str, Any] | None = None  # the config's assistant: block
 
     def to_env(self) -> str:
         return json.dumps(asdict(self), default=str)
@@ -113,6 +114,9 @@ def build_app(options: ServeOptions) -> FastAPI:
         keys=_keys(settings, workspace),
         request_log=_request_log(settings, monitor, workspace),
     )
+    from llmline.assistant.service import attach
+
+    attach(app, options.assistant, workspace)  # POST /v1/assistant, chat's knowledge_base
     state = app.state.llmline
     _start_reload(state, options, workspace)
     _start_alerts(state, monitor, workspace, model_dir)

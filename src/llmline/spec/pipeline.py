@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from llmline.spec.assistant import AssistantSpec
 from llmline.spec.base import StrictModel
 from llmline.spec.data import DataSpec
 from llmline.spec.evaluate import EvaluateSpec, RegistrySpec
@@ -55,6 +56,9 @@ class PipelineSpec(StrictModel):
     retrain: RetrainSpec = Field(default_factory=RetrainSpec)
     kb: KbSpec | None = Field(None, description="Knowledge base built by `llmline kb build`.")
     watch: WatchSpec | None = Field(None, description="Stream monitoring (`llmline watch`).")
+    assistant: AssistantSpec | None = Field(
+        None, description="Customer-service assistant (`llmline kb ask`, POST /v1/assistant)."
+    )
 
     @field_validator("task")
     @classmethod

@@ -84,6 +84,15 @@ class ChatRequest(_Sampling):
         max_length=MAX_TEXTS,
         json_schema_extra=limits(maxItems=("max_texts", MAX_TEXTS)),
     )
+    knowledge_base: str | None = Field(
+        None, pattern=r"^[a-zA-Z0-9][\w.-]{0,199}$",
+        description="Answer the last user message with this KB's assistant (POST /v1/assistant); "
+        "the reply's message carries `citations`.",
+    )  # fmt: skip
+    conversation_id: str | None = Field(
+        None, pattern=r"^[\w.-]{1,64}$", description="With knowledge_base: the conversation."
+    )
+    generate: bool = Field(False, description="With knowledge_base: a chat model writes it.")
 
     def texts(self) -> list[str]:
         return [m.text() for m in self.messages]
@@ -128,6 +137,8 @@ def install(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
         responses={200: {"content": {"text/event-stream": {}}}},
     )
     def chat(body: ChatRequest) -> Any:
+        if body.knowledge_base is not None:
+            return _assistant_chat(app, state, metrics, body)
         generator = state.predictor
         if (error := _unavailable(generator) or limit_error(state, body)) is not None:
             return error
@@ -155,6 +166,22 @@ def install(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
         if body.stream:
             return _sse(_completion_chunks(state, body.prompt, body))
         return _respond(state, body.prompt, body, chat=False)
+
+
+def _assistant_chat(
+    app: FastAPI, state: ServiceState, metrics: ServiceMetrics, body: ChatRequest
+) -> Any:
+    """The assistant answers the last user message (the client keeps the history)."""
+    from llmline.serve.routes.assistant import answer
+
+    if (error := limit_error(state, body)) is not None:
+        return error
+    asked = [m.text() for m in body.messages if m.role == "user"]
+    if not asked or not asked[-1].strip():
+        return JSONResponse({"detail": "messages: the last user message is empty"}, 422)
+    metrics.texts.labels("/v1/chat/completions").inc()
+    return answer(app, asked[-1], body.conversation_id, body.knowledge_base,
+                  generate=body.generate, stream=body.stream, chat=True)  # fmt: skip
 
 
 def _unavailable(predictor: Any) -> JSONResponse | None:
