@@ -118,3 +118,22 @@ def test_explain_route_and_cli_take_lime_and_shap(
         "lost",
         "card",
     ]
+
+
+def test_faithful_attributions_score_better_curves_than_reversed_ones() -> None:
+    from llmline.govern.explain_faithfulness import curves
+
+    rule = RuleClassifier(("overdraft",))
+    text = "please raise my overdraft limit today"
+    good = explain(rule, text, method="occlusion")
+    result = curves(rule, text, "deny", good["words"])
+    assert result["words"] == 6 and len(result["deletion"]) == 7
+    assert result["deletion"][:2] == pytest.approx([0.9, 0.2])  # the trigger goes first
+    assert result["insertion"][:2] == pytest.approx([0.2, 0.9])
+    reversed_words = [{**w, "score": -w["score"]} for w in good["words"]]
+    worse = curves(rule, text, "deny", reversed_words)
+    assert result["deletion_auc"] < worse["deletion_auc"]
+    assert result["insertion_auc"] > worse["insertion_auc"]
+    zh = explain(RuleClassifier(("信用卡",)), "我的信用卡被盗了", method="lime", samples=64)
+    zh_curves = curves(RuleClassifier(("信用卡",)), zh["text"], "deny", zh["words"])
+    assert zh_curves["deletion"][1] == pytest.approx(0.2)
