@@ -27,10 +27,12 @@ PEFT = {
     "ia3": {"method": "ia3"},
     "prefix": {"method": "prefix", "virtual_tokens": 16},
     "prompt": {"method": "prompt", "virtual_tokens": 16},
+    "adapter": {"method": "adapter", "reduction_factor": 16},  # Houlsby bottleneck adapters
 }
 # Usual learning rates per method: adapters with few parameters need larger steps.
 LEARNING_RATE = {
     "full": 5e-5, "lora": 1e-3, "adalora": 1e-3, "ia3": 3e-3, "prefix": 1e-2, "prompt": 3e-2,
+    "adapter": 1e-3,
 }  # fmt: skip
 
 
@@ -80,7 +82,7 @@ def _trainable(model: object, method: str) -> int:
     """Parameters the method trains: adapter + head (loading marks everything trainable)."""
     if method == "full":
         return sum(p.numel() for p in model.parameters())  # type: ignore[attr-defined]
-    names = ("lora_", "ia3_", "prompt_encoder", "head.")
+    names = ("lora_", "ia3_", "prompt_encoder", ".adapter.", "head.")
     return sum(
         p.numel()
         for n, p in model.named_parameters()  # type: ignore[attr-defined]
