@@ -27,6 +27,17 @@ from typing import Any
 from bench_bias import CACHE, PLACEBO, bench, write_results
 
 
+def accuracy(run_dir: Path, texts_of: Path) -> float:
+    """Accuracy of run_dir's model on texts_of's validation split."""
+    from llmline.data.stage import read_snapshot
+    from llmline.models.predictor import load_predictor
+
+    texts, labels = read_snapshot(texts_of / "data" / "validation.parquet")
+    predicted = load_predictor(run_dir / "model").predict(list(texts))
+    hits = sum(p["label"] == str(gold) for p, gold in zip(predicted, labels, strict=True))
+    return hits / len(predicted)
+
+
 def render(name: str, before: dict[str, Any], after: dict[str, Any], command: str) -> str:
     start, end = f"<!-- bench_cda_{name}:start -->", f"<!-- bench_cda_{name}:end -->"
     change = after["accuracy"] - before["accuracy"]
@@ -39,8 +50,10 @@ def render(name: str, before: dict[str, Any], after: dict[str, Any], command: st
         "",
         f"Before: `{Path(before['run_dir']).name}` (validation accuracy "
         f"{before['accuracy']:.4f}); after: `{Path(after['run_dir']).name}` (accuracy "
-        f"{after['accuracy']:.4f}, change {change:+.4f}). The augmentation swaps the checks' own "
-        "terms and templates; the placebo (colours) was never augmented.",
+        f"{after['accuracy']:.4f}, change {change:+.4f}), both on the before run's validation "
+        "split. The augmentation swaps the checks' own terms and templates (so the after column "
+        "measures invariance to the very terms trained on); the placebo (colours) was never "
+        "augmented.",
         "",
         "| attribute | flip rate before | flip rate after | score change before | after |",
         "|---|---|---|---|---|",
@@ -70,7 +83,10 @@ def main() -> None:
     terms.write_text(PLACEBO, encoding="utf-8")
     results = {}
     for tag, run_dir in (("before", args.before), ("after", args.after)):
-        results[tag] = bench(args.name, run_dir, args.max_texts, terms)
+        # Both models are probed, and scored, on the "before" run's validation texts: the
+        # step's duplicate drops can move rows between the two runs' splits.
+        results[tag] = bench(args.name, run_dir, args.max_texts, terms, texts_of=args.before)
+        results[tag]["accuracy"] = accuracy(run_dir, args.before)
         saved = CACHE / f"cda-{args.name}-{tag}.json"
         saved.parent.mkdir(parents=True, exist_ok=True)
         saved.write_text(json.dumps(results[tag], ensure_ascii=False), encoding="utf-8")
