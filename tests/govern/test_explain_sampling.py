@@ -88,6 +88,8 @@ def test_ig_on_chinese_answers_in_jieba_words(predictor: Any) -> None:
 def test_sampling_refuses_ner_and_unknown_methods(tiny_classifier: Path) -> None:
     with pytest.raises(ModelError, match="unknown explanation method"):
         explain(RuleClassifier(("x",)), "x", method="gradcam")
+    with pytest.raises(ModelError, match="at least 16 samples"):
+        explain(RuleClassifier(("x",)), "x y", method="shap", samples=0)
     ner_like = RuleClassifier(("x",), task="ner")
     with pytest.raises(ModelError, match="classifiers only"):
         explain(ner_like, "x y", method="lime")

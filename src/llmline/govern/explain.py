@@ -39,6 +39,8 @@ def explain(
     if method not in METHODS:
         raise ModelError(f"unknown explanation method {method!r}", fix=f"use one of {METHODS}")
     method = "integrated_gradients" if method == "ig" else method
+    if method in SAMPLING and samples < 16:
+        raise ModelError(f"{method} needs at least 16 samples, got {samples}", fix="--samples 256")
     if predictor.task == "ner":
         if method in ("occlusion", *SAMPLING):  # removing a word shifts every tag after it
             raise ModelError(f"{method} explains classifiers only", fix="use integrated_gradients")
