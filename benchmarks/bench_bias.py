@@ -88,14 +88,17 @@ def model_run(name: str, workspace: Path, steps: int) -> Path:
     return ctx.run.dir
 
 
-def bench(name: str, run_dir: Path, max_texts: int, terms: Path) -> dict[str, Any]:
+def bench(
+    name: str, run_dir: Path, max_texts: int, terms: Path, texts_of: Path | None = None
+) -> dict[str, Any]:
+    """texts_of: the run whose validation texts are probed (default run_dir's own)."""
     from llmline.data.stage import read_snapshot
     from llmline.govern.bias import run_bias_checks
     from llmline.models.predictor import load_predictor
     from llmline.spec import BiasSpec
 
     predictor = load_predictor(run_dir / "model")
-    texts, _ = read_snapshot(run_dir / "data" / "validation.parquet")
+    texts, _ = read_snapshot((texts_of or run_dir) / "data" / "validation.parquet")
     spec = BiasSpec(
         languages=LANGUAGES[name], attributes=ATTRIBUTES, terms_file=terms, max_texts=max_texts
     )

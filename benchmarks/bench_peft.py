@@ -27,10 +27,12 @@ PEFT = {
     "ia3": {"method": "ia3"},
     "prefix": {"method": "prefix", "virtual_tokens": 16},
     "prompt": {"method": "prompt", "virtual_tokens": 16},
+    "adapter": {"method": "adapter", "reduction_factor": 16},  # Houlsby bottleneck adapters
 }
 # Usual learning rates per method: adapters with few parameters need larger steps.
 LEARNING_RATE = {
     "full": 5e-5, "lora": 1e-3, "adalora": 1e-3, "ia3": 3e-3, "prefix": 1e-2, "prompt": 3e-2,
+    "adapter": 1e-3,
 }  # fmt: skip
 
 
@@ -80,7 +82,7 @@ def _trainable(model: object, method: str) -> int:
     """Parameters the method trains: adapter + head (loading marks everything trainable)."""
     if method == "full":
         return sum(p.numel() for p in model.parameters())  # type: ignore[attr-defined]
-    names = ("lora_", "ia3_", "prompt_encoder", "head.")
+    names = ("lora_", "ia3_", "prompt_encoder", ".adapter.", "head.")
     return sum(
         p.numel()
         for n, p in model.named_parameters()  # type: ignore[attr-defined]
@@ -101,6 +103,9 @@ def main() -> None:
     parser.add_argument("--base-model", default="packaged:minilm")
     parser.add_argument("--workspace", default="/tmp/bench-peft")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--results", action="store_true", help="write the table into RESULTS.md (CPU section)"
+    )
     parser.add_argument("--output", type=Path, default=Path("/tmp/bench-peft/peft.json"))
     args = parser.parse_args()
     if args.one:
@@ -118,19 +123,56 @@ def main() -> None:
         line = next(x for x in out.splitlines() if x.startswith("RESULT "))
         results.append(json.loads(line.removeprefix("RESULT ")))
         print(f"done: {results[-1]}", file=sys.stderr)
+    table = render_table(results)
+    print(table)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2))
+    if args.results:
+        command = " ".join(["python benchmarks/bench_peft.py", *sys.argv[1:]])
+        write_cpu_section(table, command)
+
+
+def render_table(results: list[dict]) -> str:
     full = next((r for r in results if r["method"] == "full"), results[0])
-    print("| method | trainable params | share | train time | vs full | peak RSS | peak GPU | "
-          "val accuracy |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+    lines = [
+        f"| method | trainable params | share | train time | vs {full['method']} | peak RSS | "
+        "peak GPU | val accuracy |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         gpu = f"{r['peak_gpu_mb']:.0f} MB" if r.get("peak_gpu_mb") is not None else "-"
-        print(
+        lines.append(
             f"| {r['method']} | {r['trainable']:,} | {r['trainable'] / r['total']:.2%} | "
             f"{r['train_seconds']:.0f}s | {r['train_seconds'] / full['train_seconds']:.2f}x | "
             f"{r['peak_rss_mb']:.0f} MB | {gpu} | {r['accuracy']:.4f} |"
         )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2))
+    return "\n".join(lines)
+
+
+def write_cpu_section(table: str, command: str) -> None:
+    """The CPU rows go in their own section right after the GPU-measured PEFT table, between
+    markers (re-runs replace them): the machines differ, so the rows are not merged."""
+    import platform
+    import time
+
+    start, end = "<!-- bench_peft_cpu:start -->", "<!-- bench_peft_cpu:end -->"
+    section = "\n".join([
+        start, "",
+        "#### The same recipe on this 2-core CPU (bottleneck adapters beside LoRA)", "",
+        f"Machine: {platform.machine()} Linux, 2-core CPU shared with other jobs, no GPU (not the "
+        f"GPU of the table above: compare rows within this table only). Date: "
+        f"{time.strftime('%Y-%m-%d %H:%M %Z')}. Command: `{command}`.", "",
+        table, "", end,
+    ])  # fmt: skip
+    results = ROOT / "benchmarks" / "RESULTS.md"
+    text = results.read_text(encoding="utf-8")
+    if start in text:
+        before, rest = text.split(start, 1)
+        text = before + section + rest.split(end, 1)[1]
+    else:
+        anchor = "### Pre-training: a causal LM from scratch"
+        text = text.replace(anchor, f"{section}\n\n{anchor}", 1)
+    results.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -20,10 +20,15 @@ def register(verbs: Any) -> None:
     explain.add_argument(
         "--method",
         default="auto",
-        choices=("auto", "integrated_gradients", "occlusion"),
-        help="captum Integrated Gradients, or leave-one-word-out occlusion",
+        choices=("auto", "ig", "integrated_gradients", "occlusion", "lime", "shap"),
+        help="ig: captum Integrated Gradients (auto picks it where it can, else occlusion); "
+        "occlusion: leave one word out; lime / shap: model-agnostic sampling (Chinese in jieba "
+        "words)",
     )
     explain.add_argument("--steps", type=int, default=32, help="integration steps")
+    explain.add_argument(
+        "--samples", type=int, default=256, help="LIME/SHAP: model calls per text (masks)"
+    )
     explain.add_argument("--entity", type=int, default=0, help="NER: which entity to explain")
     explain.add_argument("--html", type=Path, default=None, help="also write an HTML view here")
     add_workspace_argument(explain)
@@ -46,6 +51,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             method=args.method,
             steps=args.steps,
             entity=args.entity,
+            samples=args.samples,
         )
         for text in args.text
     ]

@@ -75,6 +75,7 @@ BUILTIN_STEP_MODULES = (
     "llmline.data.pii",
     "llmline.data.label",
     "llmline.data.augment",
+    "llmline.data.counterfactual",
 )
 ENTRY_POINT_GROUP = "llmline.data_steps"
 

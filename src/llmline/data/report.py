@@ -119,6 +119,12 @@ def _step_sections(summaries: dict[str, Any]) -> list[str]:
     if augment:
         lines += ["", "## Augmentation", "", f"- augmented rows: {augment['augmented_rows']} "
                   f"({augment['by_op']}); train only"]  # fmt: skip
+    counterfactual = summaries.get("counterfactual")
+    if counterfactual:
+        lines += ["", "## Counterfactual augmentation (bias mitigation)", "",
+                  f"- copies: {counterfactual['counterfactual_rows']} (swapped "
+                  f"{counterfactual['swapped']}, templated {counterfactual['templated']}; "
+                  f"{counterfactual['by_attribute']}); train only"]  # fmt: skip
     return lines
 
 

@@ -1,10 +1,12 @@
-"""Token attributions: captum Integrated Gradients for classifiers and NER, leave-one-out else.
+"""Word attributions: Integrated Gradients (captum), occlusion, LIME and SHAP.
 
 Integrated Gradients integrates the gradient of the target probability along a straight path
 from an all-[PAD] input to the real one, at the word-embedding layer; word-piece scores are
 summed into words so a reader sees "stolen", not "stole ##n". Models captum cannot wrap (no
 input-embedding layer, or only a `predict` method) fall back to leave-one-word-out occlusion:
-the drop in the target's probability when that word is removed.
+the drop in the target's probability when that word is removed. LIME and SHAP
+(`explain_sampling`) are the model-agnostic sampling methods; all four answer in the same words,
+Chinese in jieba words.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from typing import Any
 
 from llmline.errors import ModelError
 from llmline.models.predictor import Predictor
+from llmline.models.words import has_cjk
 
-METHODS = ("auto", "integrated_gradients", "occlusion")
+METHODS = ("auto", "integrated_gradients", "ig", "occlusion", "lime", "shap")
+SAMPLING = ("lime", "shap")
 _WORD = re.compile(r"[\u3400-\u9fff]|\w+(?:['’-]\w+)*|[^\w\s]")
 
 
@@ -28,13 +32,18 @@ def explain(
     method: str = "auto",
     steps: int = 32,
     entity: int = 0,
+    samples: int = 256,
 ) -> dict[str, Any]:
-    """Word attributions for one text: JSON-ready, highest |score| is most responsible."""
+    """Word attributions for one text: JSON-ready, highest |score| is most responsible.
+    `ig` is short for integrated_gradients; `samples` is LIME's and SHAP's model-call budget."""
     if method not in METHODS:
         raise ModelError(f"unknown explanation method {method!r}", fix=f"use one of {METHODS}")
+    method = "integrated_gradients" if method == "ig" else method
+    if method in SAMPLING and samples < 16:
+        raise ModelError(f"{method} needs at least 16 samples, got {samples}", fix="--samples 256")
     if predictor.task == "ner":
-        if method == "occlusion":  # removing a word shifts every tag after it
-            raise ModelError("occlusion explains classifiers only", fix="use integrated_gradients")
+        if method in ("occlusion", *SAMPLING):  # removing a word shifts every tag after it
+            raise ModelError(f"{method} explains classifiers only", fix="use integrated_gradients")
         return _explain_ner(predictor, text, entity=entity, steps=steps)
     if predictor.task != "classification":
         raise ModelError(f"cannot explain a {predictor.task} model", fix="use a classifier or NER")
@@ -46,11 +55,22 @@ def explain(
         )
     wrappable = hasattr(predictor, "model") and hasattr(predictor.model, "encoder")
     if method == "integrated_gradients" and not wrappable:
-        raise ModelError("this model cannot be wrapped by captum", fix="use --method occlusion")
+        raise ModelError(
+            "this model cannot be wrapped by captum", fix="use --method occlusion, lime or shap"
+        )
+    if method in SAMPLING:
+        from llmline.govern import explain_sampling
+
+        scorer = explain_sampling.lime_scores if method == "lime" else explain_sampling.shap_scores
+        return _result(text, label, method, scorer(predictor, text, label, samples=samples))
     if method == "occlusion" or not wrappable:
         words = occlusion(predictor, text, label)
         return _result(text, label, "occlusion", words)
     words, delta = _classifier_ig(predictor, text, predictor.labels.index(label), steps)
+    if has_cjk(text):  # IG scores word pieces (characters): sum them into jieba words
+        from llmline.govern.explain_sampling import regroup, word_units
+
+        words = regroup(word_units(text), words)
     return _result(text, label, "integrated_gradients", words, convergence_delta=delta)
 
 
@@ -141,8 +161,9 @@ def split_words(text: str) -> list[dict[str, Any]]:
 def occlusion(predictor: Predictor, text: str, label: str) -> list[dict[str, Any]]:
     """Leave-one-word-out: score = p(label | text) - p(label | text without the word)."""
     from llmline.govern.bias import probabilities
+    from llmline.govern.explain_sampling import word_units
 
-    words = split_words(text)
+    words = word_units(text)
     variants = [text] + [text[: w["start"]] + text[w["end"] :] for w in words]
     probs = probabilities(predictor, [" ".join(v.split()) or v for v in variants])
     column = predictor.labels.index(label)

@@ -63,7 +63,11 @@ def load_body(directory: Path, auto_class: Any, **kwargs: Any) -> Any:
 
     from peft import PeftModel
 
+    from llmline.models.bottleneck import is_bottleneck_dir, load_adapter
+
     base = auto_class.from_pretrained(pinned_base_dir(directory), use_safetensors=True, **kwargs)
+    if is_bottleneck_dir(directory):  # llmline's own adapters: not a peft method
+        return load_adapter(base, directory)
     with warnings.catch_warnings():  # peft 0.21 reads a property transformers 5 deprecated
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
         return PeftModel.from_pretrained(base, directory)

@@ -38,6 +38,12 @@ def merge_adapter(model_dir: Path, output: Path, *, tolerance: float = 1e-4) -> 
         raise ModelError(f"{model_dir} holds no adapter to merge", fix="point at a PEFT run")
     meta = ModelMeta.load(model_dir)
     method = str(meta.extra.get("peft", {}).get("method", ""))
+    if method == "adapter":
+        raise ModelError(
+            "a bottleneck adapter cannot be merged into the base weights: the ReLU between its "
+            "down- and up-projection is non-linear",
+            fix="serve the adapter as it is (saved alone, pinned to its base)",
+        )
     if method not in MERGEABLE:
         raise ModelError(
             f"a {method or 'prompt-learning'} adapter cannot be merged into weights",

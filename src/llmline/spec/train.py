@@ -12,8 +12,10 @@ from llmline.spec.base import StrictModel
 class PeftSpec(StrictModel):
     """Parameter-efficient fine-tuning through `peft`: only the adapter (and head) train."""
 
-    method: Literal["lora", "adalora", "ia3", "prefix", "prompt"] = Field(
-        "lora", description="PEFT method: lora, adalora, ia3, prefix (tuning) or prompt (tuning)."
+    method: Literal["lora", "adalora", "ia3", "prefix", "prompt", "adapter"] = Field(
+        "lora",
+        description="PEFT method: lora, adalora, ia3, prefix (tuning), prompt (tuning) or "
+        "adapter (bottleneck adapters; cannot be merged).",
     )
     r: int = Field(8, gt=0, description="LoRA/AdaLoRA rank (AdaLoRA: the target average rank).")
     alpha: int = Field(16, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
@@ -22,6 +24,14 @@ class PeftSpec(StrictModel):
         None, description="Module names to adapt; null lets peft pick the architecture default."
     )
     virtual_tokens: int = Field(16, gt=0, description="Virtual tokens of prefix and prompt tuning.")
+    reduction_factor: int = Field(
+        16, gt=0, description="Bottleneck adapters: hidden size / adapter size."
+    )
+    adapter_layout: Literal["houlsby", "pfeiffer"] = Field(
+        "houlsby",
+        description="Bottleneck adapters: houlsby (after attention and feed-forward outputs) "
+        "or pfeiffer (after the feed-forward output only).",
+    )
 
 
 class FreezeSpec(StrictModel):

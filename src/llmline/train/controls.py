@@ -67,6 +67,17 @@ def _prompt(cfg: PeftSpec, task_type: str, total_steps: int) -> Any:
     return PromptTuningConfig(task_type=task_type, num_virtual_tokens=cfg.virtual_tokens)
 
 
+@PEFT_METHODS.register("adapter")
+def _adapter(cfg: PeftSpec, task_type: str, total_steps: int) -> Any:
+    """Bottleneck adapters: not a peft method (see models.bottleneck), so a wrapping function
+    instead of a peft config; apply_peft calls it in place of get_peft_model."""
+    from llmline.models.bottleneck import insert_adapters
+
+    config = {"layout": cfg.adapter_layout, "reduction_factor": cfg.reduction_factor,
+              "target_modules": cfg.target_modules, "task_type": task_type}  # fmt: skip
+    return lambda model: insert_adapters(model, config)
+
+
 def adapt_body(prepared: Prepared, cfg: TrainSpec, *, task_type: str | None, steps: int) -> Any:
     """Freeze parts of the pretrained body and/or wrap it in a PEFT adapter, in place (a new
     head always trains). Returns the PEFT-wrapped module, or None without train.peft."""
@@ -104,7 +115,7 @@ def apply_peft(model: Any, cfg: PeftSpec, *, task_type: str, total_steps: int) -
     config = PEFT_METHODS.get(cfg.method, key="train.peft.method")(cfg, task_type, total_steps)
     try:
         with upstream_deprecations():
-            wrapped = get_peft_model(model, config)
+            wrapped = config(model) if callable(config) else get_peft_model(model, config)
     except ValueError as exc:  # e.g. no default target modules for this architecture
         raise SpecError(
             f"peft {cfg.method} cannot wrap this model: {exc}",

@@ -1,7 +1,8 @@
 """POST /v1/explain: word attributions for the served model's predictions (JSON or HTML).
 
 Guarded like every /v1 route by the service's API keys: a key needs the `explain` scope (or
-`*`). Explanations run Integrated Gradients (dozens of forward/backward passes per text), so
+`*`). Explanations run Integrated Gradients (dozens of forward/backward passes per text) or
+LIME/SHAP (hundreds of forward passes), so
 requests are limited to a few texts and share the model lock rather than the micro-batcher.
 """
 
@@ -39,8 +40,13 @@ class ExplainRequest(BaseModel):
     target: str | None = Field(
         None, description="Label to explain; null explains the predicted one."
     )
-    method: Literal["auto", "integrated_gradients", "occlusion"] = "auto"
+    method: Literal["auto", "ig", "integrated_gradients", "occlusion", "lime", "shap"] = Field(
+        "auto", description="ig (Integrated Gradients), occlusion, lime or shap; auto: ig."
+    )
     steps: JsonInt = Field(32, ge=4, le=128, description="Integrated Gradients steps.")
+    samples: JsonInt = Field(
+        256, ge=16, le=2048, description="LIME/SHAP: model calls (word masks) per text."
+    )
     entity: JsonInt = Field(0, ge=0, description="NER: which entity of each text to explain.")
     format: Literal["json", "html"] = Field("json", description="html returns a highlight view.")
 
@@ -104,6 +110,7 @@ def install(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
                         method=body.method,
                         steps=body.steps,
                         entity=body.entity,
+                        samples=body.samples,
                     )
                     for text in body.texts
                 ]
