@@ -3,11 +3,14 @@ one does not), a registry, an audit log, served-request rows, alerts and the wat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,3 +120,58 @@ def csrf_of(html: str) -> str:
     )
     assert found, "the page has no CSRF token"
     return found.group(1)
+
+
+def fake_service() -> Any:
+    """A stand-in for `llmline serve`: /v1/assistant and a streamed /v1/chat/completions."""
+    from fastapi import FastAPI
+    from fastapi.responses import StreamingResponse
+
+    app = FastAPI()
+    app.state.asked = []
+
+    @app.post("/v1/assistant")
+    async def assistant(body: dict[str, Any]) -> dict[str, Any]:
+        app.state.asked.append(body)
+        return {"answer": "您可以在 App 里申请退款，或写信到 help@bank.example", "intent": "refund",
+                "confidence": 0.93, "handoff": False,
+                "citations": [{"source": "faq/refunds.md", "text": "退款在 3 个工作日内到账。",
+                               "score": 0.87}]}  # fmt: skip
+
+    @app.post("/v1/chat/completions")
+    async def chat(body: dict[str, Any]) -> StreamingResponse:
+        app.state.asked.append(body)
+
+        async def events() -> Any:
+            for piece in ["你好", "，", " I am", " streaming."]:
+                chunk = {"choices": [{"delta": {"content": piece}, "index": 0}]}
+                yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    return app
+
+
+@contextlib.contextmanager
+def served(app: Any) -> Iterator[str]:
+    """Run an ASGI app with uvicorn on a free loopback port in a thread; yield its URL."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
