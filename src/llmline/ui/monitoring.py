@@ -70,11 +70,12 @@ def monitoring_page(request: Request) -> Response:
 @router.get("/monitoring/model", response_class=HTMLResponse)
 def model_page(request: Request, ref: str, days: float = 7.0) -> Response:
     folded = rollup(request)
-    if not any(m["model_ref"] == ref for m in folded.models()):
+    found = next((m for m in folded.models() if m["model_ref"] == ref), None)
+    if found is None:
         raise NotFound(f"no served requests of model {ref!r} in the monitoring store",
                        fix="pick a model at /monitoring")  # fmt: skip
     days = min(max(days, 1 / 24), 3650.0)
-    newest = max(b for b, _ in folded.buckets(ref, 0)[-1:]) if folded.models() else time.time()
+    newest = float(found["last"]) + 3600  # ranges end at the model's newest hour, not at now
     buckets = folded.buckets(ref, newest - days * 86400)
     if days > 4:
         buckets = coarsen(buckets, 86400)

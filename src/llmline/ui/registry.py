@@ -150,13 +150,33 @@ def _check_fresh(request: Request, name: str, alias: str, expected: str) -> None
 
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(request: Request, event: str = "", page: int = 1) -> Response:
-    from llmline.govern.audit import filter_entries, read_entries, verify_log
+    from llmline.govern.audit import filter_entries
 
     log = request.app.state.workspace.audit_log
-    verdict = verify_log(log)
-    entries = filter_entries(read_entries(log), event=event or None)[::-1]
+    verdict, everything = _audit(request, log)
+    entries = filter_entries(everything, event=event or None)[::-1]
     pages = max(1, -(-len(entries) // AUDIT_PAGE))
     page = min(max(page, 1), pages)
     shown = entries[(page - 1) * AUDIT_PAGE : page * AUDIT_PAGE]
     return render(request, "audit.html", verdict=verdict, entries=shown, total=len(entries),
                   page=page, pages=pages, event=event)  # fmt: skip
+
+
+def _audit(request: Request, log: Any) -> tuple[Any, list[dict[str, Any]]]:
+    """The chain's verdict and entries, re-read only when the log or its head file changed."""
+    from llmline.govern.audit import read_entries, verify_log
+    from llmline.lineage import audit_head_path
+
+    def stamp(path: Any) -> tuple[int, int]:
+        try:
+            info = path.stat()
+        except OSError:
+            return (0, 0)
+        return (info.st_mtime_ns, info.st_size)
+
+    key = (stamp(log), stamp(audit_head_path(log)))
+    cached = request.app.state.cache.get("audit")
+    if cached is None or cached[0] != key:
+        cached = (key, verify_log(log), read_entries(log))
+        request.app.state.cache["audit"] = cached
+    return cached[1], cached[2]
