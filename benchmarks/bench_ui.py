@@ -6,7 +6,8 @@ models x 5 versions on the embedded MLflow store, an audit log with 6 hash-chain
 run, `--rows` served-request rows for 4 models over 30 days (the last week drifting), and the
 finance monitor's tables for 50 entities. Each page is requested once cold, then `--repeat`
 times; the table gives the cold time, the median and worst warm time, and the CPU time of the
-process per warm request (what the page costs when the machine's cores are shared). The roll-up of the
+process per warm request (what the page costs when the machine's cores are shared). The
+roll-up of the
 request rows into the console's hourly aggregates is timed on its own (it runs once, then folds
 only new rows).
 
@@ -39,38 +40,83 @@ def write_run(root: Path, index: int, started: float, reference: bool) -> str:
     status = "failed" if index % 10 == 3 else "running" if index % 10 == 7 else "succeeded"
     stages: dict[str, Any] = {}
     for order, name in enumerate(("data", "train", "evaluate", "card", "register")):
-        outputs = {f"{name}_out": {"path": f"{name}/x", "sha256": sha256_bytes(f"{index}{name}".encode())}}
-        stages[name] = {"key": "k", "status": "finished", "seconds": 3.0 + order, "outputs": outputs,
-                        "result": {}}  # fmt: skip
-    stages["evaluate"]["result"] = {"primary": "accuracy", "metrics": {"accuracy": 0.8 + index % 17 / 100}}
+        outputs = {
+            f"{name}_out": {"path": f"{name}/x", "sha256": sha256_bytes(f"{index}{name}".encode())}
+        }
+        stages[name] = {
+            "key": "k",
+            "status": "finished",
+            "seconds": 3.0 + order,
+            "outputs": outputs,
+            "result": {},
+        }
+    stages["evaluate"]["result"] = {
+        "primary": "accuracy",
+        "metrics": {"accuracy": 0.8 + index % 17 / 100},
+    }
     stages["register"]["result"] = {"name": recipe, "version": str(1 + index % 5), "alias": None}
     stages["data"]["result"] = {"labels": LABELS}
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime(started))
-    write_json_atomic(run / "manifest.json", {"run_id": run_id, "status": status, "seed": 1,
-                      "started_at": stamp, "finished_at": stamp, "spec_sha256": "0" * 64,
-                      "stages": stages})  # fmt: skip
+    write_json_atomic(
+        run / "manifest.json",
+        {
+            "run_id": run_id,
+            "status": status,
+            "seed": 1,
+            "started_at": stamp,
+            "finished_at": stamp,
+            "spec_sha256": "0" * 64,
+            "stages": stages,
+        },
+    )
     (run / "spec.yaml").write_text(
         f"name: {recipe}\ntask: {task}\ndata:\n  source: {{path: /nonexistent/{recipe}.csv}}\n",
-        encoding="utf-8")  # fmt: skip
+        encoding="utf-8",
+    )
     rng = random.Random(index)
     matrix = [[rng.randint(0, 40) + (200 if i == j else 0) for j in range(5)] for i in range(5)]
-    write_json_atomic(run / "eval" / "report.json", {
-        "primary": "accuracy", "metrics": {"accuracy": 0.9}, "passed": True, "labels": LABELS,
-        "confusion_matrix": matrix, "gates": [{"gate": "min_accuracy", "metric": "accuracy",
-        "kind": "min", "actual": 0.9, "threshold": 0.8, "passed": True}],
-        "per_class": {lb: {"precision": 0.9, "recall": 0.9, "f1": 0.9, "support": 100} for lb in LABELS}})  # fmt: skip
+    write_json_atomic(
+        run / "eval" / "report.json",
+        {
+            "primary": "accuracy",
+            "metrics": {"accuracy": 0.9},
+            "passed": True,
+            "labels": LABELS,
+            "confusion_matrix": matrix,
+            "gates": [
+                {
+                    "gate": "min_accuracy",
+                    "metric": "accuracy",
+                    "kind": "min",
+                    "actual": 0.9,
+                    "threshold": 0.8,
+                    "passed": True,
+                }
+            ],
+            "per_class": {
+                lb: {"precision": 0.9, "recall": 0.9, "f1": 0.9, "support": 100} for lb in LABELS
+            },
+        },
+    )
     (run / "eval" / "report.md").write_text("# Evaluation\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
     (run / "data").mkdir(exist_ok=True)
     (run / "data" / "data_report.md").write_text("# Data\n\n- rows: 1000\n- contact: a@b.com\n")
     write_json_atomic(run / "data" / "data_report.json", {"rows_in": 1000, "rows_out": 950})
-    write_json_atomic(run / "train" / "loss_curve.json",
-                      {"train": [{"step": s, "loss": 2 / (1 + s / 50)} for s in range(0, 2000, 20)]})  # fmt: skip
+    write_json_atomic(
+        run / "train" / "loss_curve.json",
+        {"train": [{"step": s, "loss": 2 / (1 + s / 50)} for s in range(0, 2000, 20)]},
+    )
     (run / "card.md").write_text("---\nlicense: mit\n---\n# Card\n\nIntended use: tests.\n")
     if reference:
-        write_json_atomic(run / "monitor" / "reference.json", {
-            "labels": LABELS, "label_counts": dict.fromkeys(LABELS, 200),
-            "confidence": [rng.uniform(0.5, 1) for _ in range(1000)],
-            "length": [rng.randint(10, 200) for _ in range(1000)]})  # fmt: skip
+        write_json_atomic(
+            run / "monitor" / "reference.json",
+            {
+                "labels": LABELS,
+                "label_counts": dict.fromkeys(LABELS, 200),
+                "confidence": [rng.uniform(0.5, 1) for _ in range(1000)],
+                "length": [rng.randint(10, 200) for _ in range(1000)],
+            },
+        )
     return run_id
 
 
@@ -80,8 +126,16 @@ def write_audit(path: Path, runs: list[str]) -> None:
     prev, count, lines = GENESIS, 0, []
     for run_id in runs:
         for stage in ("data", "train", "evaluate", "card", "register", "alias"):
-            line = json.dumps({"event": "stage_finished", "run_id": run_id, "stage": stage,
-                               "prev": prev, "ts": "2026-11-30T10:00:00+0000"}, sort_keys=True)  # fmt: skip
+            line = json.dumps(
+                {
+                    "event": "stage_finished",
+                    "run_id": run_id,
+                    "stage": stage,
+                    "prev": prev,
+                    "ts": "2026-11-30T10:00:00+0000",
+                },
+                sort_keys=True,
+            )
             lines.append(line)
             prev, count = sha256_bytes(line.encode()), count + 1
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -98,8 +152,12 @@ def write_registry(workspace: Any, runs: list[str]) -> None:
         mlflow.create_registered_model(name)
         for version in range(5):
             run_id = runs[version * 3]
-            tags = {"llmline.run_id": run_id, "llmline.run_dir": str(workspace.runs / run_id),
-                    "llmline.task": "classification", "llmline.gates": "passed"}  # fmt: skip
+            tags = {
+                "llmline.run_id": run_id,
+                "llmline.run_dir": str(workspace.runs / run_id),
+                "llmline.task": "classification",
+                "llmline.gates": "passed",
+            }
             mlflow.create_model_version(name, str(source), tags=tags)
         mlflow.set_registered_model_alias(name, "champion", "3")
 
@@ -118,10 +176,21 @@ def write_requests(db: Path, rows: int, reference_run: Path) -> None:
         drifting = ts > now - 7 * 86400
         weights = [5, 1, 1, 1, 1] if drifting else [1, 1, 1, 1, 1]
         status = 500 if rng.random() < 0.004 else 200
-        batch.append((ts, refs[i % len(refs)], "3", "/v1/classify", status, rng.lognormvariate(2.5, 0.6),
-                      rng.choices(LABELS, weights)[0] if status == 200 else None,
-                      rng.uniform(0.4, 1.0), rng.randint(5, 300), "0" * 64,
-                      f"request {i} from <EMAIL>"))  # fmt: skip
+        batch.append(
+            (
+                ts,
+                refs[i % len(refs)],
+                "3",
+                "/v1/classify",
+                status,
+                rng.lognormvariate(2.5, 0.6),
+                rng.choices(LABELS, weights)[0] if status == 200 else None,
+                rng.uniform(0.4, 1.0),
+                rng.randint(5, 300),
+                "0" * 64,
+                f"request {i} from <EMAIL>",
+            )
+        )
         if len(batch) == 50_000:
             _insert(con, batch)
             batch = []
@@ -132,7 +201,9 @@ def write_requests(db: Path, rows: int, reference_run: Path) -> None:
 def _insert(con: sqlite3.Connection, batch: list[tuple[Any, ...]]) -> None:
     con.executemany(
         "INSERT INTO requests (ts, model_ref, model_version, route, status, latency_ms, label, "
-        "confidence, input_chars, input_sha256, text_redacted) VALUES (?,?,?,?,?,?,?,?,?,?,?)", batch)  # fmt: skip
+        "confidence, input_chars, input_sha256, text_redacted) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        batch,
+    )
     con.commit()
 
 
@@ -147,16 +218,35 @@ def write_watch(db: Path) -> None:
         for hour in range(30 * 24):
             volume = rng.randint(5, 60)
             negative = rng.randint(0, volume // 3)
-            series.append({"entity": entity, "bucket": now - hour * 3600, "volume": volume,
-                           "negative": negative, "neutral": (volume - negative) // 2,
-                           "positive": volume - negative - (volume - negative) // 2,
-                           "score_sum": volume * 0.1})  # fmt: skip
+            series.append(
+                {
+                    "entity": entity,
+                    "bucket": now - hour * 3600,
+                    "volume": volume,
+                    "negative": negative,
+                    "neutral": (volume - negative) // 2,
+                    "positive": volume - negative - (volume - negative) // 2,
+                    "score_sum": volume * 0.1,
+                }
+            )
         for _ in range(4):
             ts = now - rng.uniform(0, 30 * 86400)
-            alerts.append({"ts": ts, "created": ts, "entity": entity, "rule": "negative-surge",
-                           "metric": "negative_share", "window_start": ts - 3600, "window_end": ts,
-                           "value": 0.5, "baseline": 0.15, "p_value": 0.001, "posts": 30,
-                           "post_ids": "[]"})  # fmt: skip
+            alerts.append(
+                {
+                    "ts": ts,
+                    "created": ts,
+                    "entity": entity,
+                    "rule": "negative-surge",
+                    "metric": "negative_share",
+                    "window_start": ts - 3600,
+                    "window_end": ts,
+                    "value": 0.5,
+                    "baseline": 0.15,
+                    "p_value": 0.001,
+                    "posts": 30,
+                    "post_ids": "[]",
+                }
+            )
     with store.engine.begin() as conn:
         conn.execute(store.t["series"].insert(), series)
         conn.execute(store.t["alerts"].insert(), alerts)
@@ -169,7 +259,9 @@ def build(root: Path, runs: int, rows: int) -> dict[str, Any]:
     workspace = Workspace.resolve(root)
     started = time.perf_counter()
     now = time.time()
-    run_ids = [write_run(root, i, now - (runs - i) * 600, reference=i == runs - 1) for i in range(runs)]
+    run_ids = [
+        write_run(root, i, now - (runs - i) * 600, reference=i == runs - 1) for i in range(runs)
+    ]
     write_audit(workspace.audit_log, run_ids)
     write_registry(workspace, run_ids)
     write_requests(workspace.monitor_db, rows, workspace.runs / run_ids[-1])
@@ -187,15 +279,31 @@ def measure(root: Path, run_ids: list[str], repeat: int) -> dict[str, Any]:
     client.get("/monitoring")  # the first fold of every request row into the roll-ups
     fold_s = time.perf_counter() - started
     run = run_ids[-1]
-    sha = json.loads((root / "runs" / run / "manifest.json").read_text())["stages"]["data"]["outputs"]["data_out"]["sha256"]
+    sha = json.loads((root / "runs" / run / "manifest.json").read_text())["stages"]["data"][
+        "outputs"
+    ]["data_out"]["sha256"]
     pages = [
-        "/runs", "/runs?recipe=intents&status=succeeded", "/runs?page=15", f"/runs/{run}",
-        f"/lineage/{sha}", "/registry", "/registry/intents/3", "/audit", "/audit?page=50",
-        "/monitoring", f"/monitoring/model?ref={MODELS[0]}&days=7",
-        f"/monitoring/model?ref={MODELS[0]}&days=30", f"/monitoring/model?ref={root / 'runs' / run}&days=30",
-        "/finance", "/finance?entity=公司01&days=30", "/labeling", f"/labeling/{run}", "/playground",
-        "/chat", "/assistant",
-    ]  # fmt: skip
+        "/runs",
+        "/runs?recipe=intents&status=succeeded",
+        "/runs?page=15",
+        f"/runs/{run}",
+        f"/lineage/{sha}",
+        "/registry",
+        "/registry/intents/3",
+        "/audit",
+        "/audit?page=50",
+        "/monitoring",
+        f"/monitoring/model?ref={MODELS[0]}&days=7",
+        f"/monitoring/model?ref={MODELS[0]}&days=30",
+        f"/monitoring/model?ref={root / 'runs' / run}&days=30",
+        "/finance",
+        "/finance?entity=公司01&days=30",
+        "/labeling",
+        f"/labeling/{run}",
+        "/playground",
+        "/chat",
+        "/assistant",
+    ]
     results = []
     for page in pages:
         t0 = time.perf_counter()
@@ -208,9 +316,16 @@ def measure(root: Path, run_ids: list[str], repeat: int) -> dict[str, Any]:
             client.get(page)
             warm.append(time.perf_counter() - t0)
         cpu_ms = (time.process_time() - cpu) / repeat * 1000
-        results.append({"page": page, "cold_ms": round(cold * 1000, 1), "cpu_ms": round(cpu_ms, 1),
-                        "median_ms": round(statistics.median(warm) * 1000, 1),
-                        "max_ms": round(max(warm) * 1000, 1), "bytes": len(response.content)})  # fmt: skip
+        results.append(
+            {
+                "page": page,
+                "cold_ms": round(cold * 1000, 1),
+                "cpu_ms": round(cpu_ms, 1),
+                "median_ms": round(statistics.median(warm) * 1000, 1),
+                "max_ms": round(max(warm) * 1000, 1),
+                "bytes": len(response.content),
+            }
+        )
     return {"fold_s": round(fold_s, 2), "pages": results}
 
 
@@ -225,13 +340,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = (args.workspace or Path(tmp) / "ws").resolve()
         made = build(root, args.runs, args.rows)
-        print(f"workspace: {args.runs} runs, {args.rows} request rows, built in {made['build_s']} s")
+        print(
+            f"workspace: {args.runs} runs, {args.rows} request rows, built in {made['build_s']} s"
+        )
         result = measure(root, made["run_ids"], args.repeat)
     print(f"first fold of the request rows into the console's roll-ups: {result['fold_s']} s\n")
-    print("| page | cold ms | warm median ms | warm max ms | CPU ms (warm mean) |\n|---|---|---|---|---|")
+    print(
+        "| page | cold ms | warm median ms | warm max ms | CPU ms (warm mean) |\n"
+        "|---|---|---|---|---|"
+    )
     for row in result["pages"]:
-        print(f"| `{row['page']}` | {row['cold_ms']} | {row['median_ms']} | {row['max_ms']} | "
-              f"{row['cpu_ms']} |")
+        print(
+            f"| `{row['page']}` | {row['cold_ms']} | {row['median_ms']} | {row['max_ms']} | "
+            f"{row['cpu_ms']} |"
+        )
     if args.json:
         args.json.write_text(json.dumps({**result, **vars(args)}, default=str, indent=2))
 

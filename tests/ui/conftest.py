@@ -25,8 +25,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _rows() -> list[tuple[str, str]]:
-    good = ["wonderful acting, I loved it {}", "服务很好，房间干净 {}", "great value, would buy again {}"]
-    bad = ["terrible boring plot, hated it {}", "房间很脏，服务太差 {}", "broken on arrival, refund {}"]
+    good = [
+        "wonderful acting, I loved it {}",
+        "服务很好，房间干净 {}",
+        "great value, would buy again {}",
+    ]
+    bad = [
+        "terrible boring plot, hated it {}",
+        "房间很脏，服务太差 {}",
+        "broken on arrival, refund {}",
+    ]
     rows = [(t.format(i), "pos") for i in range(12) for t in good]
     rows += [(t.format(i), "neg") for i in range(12) for t in bad]
     rows.append((PII_TEXT, "neg"))
@@ -60,29 +68,69 @@ def _monitoring(workspace: Workspace) -> None:
     rows = []
     for i in range(600):
         label = "pos" if (i < 300 or rng.random() < 0.2) else "neg"
-        rows.append({"ts": now - (600 - i) * 60, "model_ref": "models:/reviews@champion",
-                     "model_version": "1", "route": "/v1/classify",
-                     "status": 500 if i % 97 == 0 else 200, "latency_ms": rng.uniform(2, 40),
-                     "label": label, "confidence": rng.uniform(0.5, 1.0), "input_chars": 30,
-                     "input_sha256": "0" * 64,
-                     "text_redacted": f"request {i} from <EMAIL>"})  # fmt: skip
+        rows.append(
+            {
+                "ts": now - (600 - i) * 60,
+                "model_ref": "models:/reviews@champion",
+                "model_version": "1",
+                "route": "/v1/classify",
+                "status": 500 if i % 97 == 0 else 200,
+                "latency_ms": rng.uniform(2, 40),
+                "label": label,
+                "confidence": rng.uniform(0.5, 1.0),
+                "input_chars": 30,
+                "input_sha256": "0" * 64,
+                "text_redacted": f"request {i} from <EMAIL>",
+            }
+        )
     store.insert(rows)
     store.dispose()
-    alert = {"rule": "label-shift", "metric": "psi", "value": 0.4, "threshold": 0.2, "op": ">",
-             "window": "1h", "requests": 60, "firing": True, "ts": now - 600, "note": "",
-             "model": "models:/reviews@champion"}  # fmt: skip
+    alert = {
+        "rule": "label-shift",
+        "metric": "psi",
+        "value": 0.4,
+        "threshold": 0.2,
+        "op": ">",
+        "window": "1h",
+        "requests": 60,
+        "firing": True,
+        "ts": now - 600,
+        "note": "",
+        "model": "models:/reviews@champion",
+    }
     (workspace.root / "alerts.jsonl").write_text(json.dumps(alert) + "\n", encoding="utf-8")
     watch = WatchStore(f"sqlite:///{workspace.monitor_db}")
     with watch.engine.begin() as conn:
         for hour in range(48):
-            conn.execute(watch.t["series"].insert(), {
-                "entity": "贵州茅台", "bucket": now - (48 - hour) * 3600, "volume": 10 + hour,
-                "negative": hour // 4, "neutral": 5, "positive": 5 + hour - hour // 4,
-                "score_sum": 0.1 * hour})  # fmt: skip
-        conn.execute(watch.t["alerts"].insert(), {
-            "ts": now - 3600, "created": now, "entity": "贵州茅台", "rule": "negative-surge",
-            "metric": "negative_share", "window_start": now - 7200, "window_end": now - 3600,
-            "value": 0.4, "baseline": 0.1, "p_value": 0.001, "posts": 20, "post_ids": "[]"})  # fmt: skip
+            conn.execute(
+                watch.t["series"].insert(),
+                {
+                    "entity": "贵州茅台",
+                    "bucket": now - (48 - hour) * 3600,
+                    "volume": 10 + hour,
+                    "negative": hour // 4,
+                    "neutral": 5,
+                    "positive": 5 + hour - hour // 4,
+                    "score_sum": 0.1 * hour,
+                },
+            )
+        conn.execute(
+            watch.t["alerts"].insert(),
+            {
+                "ts": now - 3600,
+                "created": now,
+                "entity": "贵州茅台",
+                "rule": "negative-surge",
+                "metric": "negative_share",
+                "window_start": now - 7200,
+                "window_end": now - 3600,
+                "value": 0.4,
+                "baseline": 0.1,
+                "p_value": 0.001,
+                "posts": 20,
+                "post_ids": "[]",
+            },
+        )
     watch.dispose()
 
 
@@ -133,10 +181,15 @@ def fake_service() -> Any:
     @app.post("/v1/assistant")
     async def assistant(body: dict[str, Any]) -> dict[str, Any]:
         app.state.asked.append(body)
-        return {"answer": "您可以在 App 里申请退款，或写信到 help@bank.example", "intent": "refund",
-                "confidence": 0.93, "handoff": False,
-                "citations": [{"source": "faq/refunds.md", "text": "退款在 3 个工作日内到账。",
-                               "score": 0.87}]}  # fmt: skip
+        return {
+            "answer": "您可以在 App 里申请退款，或写信到 help@bank.example",
+            "intent": "refund",
+            "confidence": 0.93,
+            "handoff": False,
+            "citations": [
+                {"source": "faq/refunds.md", "text": "退款在 3 个工作日内到账。", "score": 0.87}
+            ],
+        }
 
     @app.post("/v1/chat/completions")
     async def chat(body: dict[str, Any]) -> StreamingResponse:

@@ -23,22 +23,29 @@ def test_label_a_batch_and_export_a_dataset_the_chain_reads(
 
     run_id = _run_with_model(console_ws)
     page = client.get(f"/labeling/{run_id}").text
-    built = client.post(f"/labeling/{run_id}/batch",
-                        data={"csrf": csrf_of(page), "kind": "active", "size": "4"})  # fmt: skip
+    built = client.post(
+        f"/labeling/{run_id}/batch", data={"csrf": csrf_of(page), "kind": "active", "size": "4"}
+    )
     assert built.status_code == 200 and "pre-label" in built.text
     batch = re.search(rf"/labeling/{run_id}/([\w-]+)/0", str(built.url)).group(1)  # type: ignore[union-attr]
     for item, label in enumerate(["pos", "neg", "pos"]):
         page = client.get(f"/labeling/{run_id}/{batch}/{item}").text
         sha = re.search(r'name="batch_sha256" value="(\w+)"', page).group(1)  # type: ignore[union-attr]
-        saved = client.post(f"/labeling/{run_id}/{batch}/{item}",
-                            data={"csrf": csrf_of(page), "batch_sha256": sha, "label": label})  # fmt: skip
+        saved = client.post(
+            f"/labeling/{run_id}/{batch}/{item}",
+            data={"csrf": csrf_of(page), "batch_sha256": sha, "label": label},
+        )
         assert saved.status_code == 200
     assert 'id="done">3<' in saved.text
-    bad = client.post(f"/labeling/{run_id}/{batch}/0",
-                      data={"csrf": csrf_of(page), "batch_sha256": sha, "label": "宇宙"})  # fmt: skip
+    bad = client.post(
+        f"/labeling/{run_id}/{batch}/0",
+        data={"csrf": csrf_of(page), "batch_sha256": sha, "label": "宇宙"},
+    )
     assert bad.status_code == 400 and "not one of the run" in bad.text
-    stale = client.post(f"/labeling/{run_id}/{batch}/0",
-                        data={"csrf": csrf_of(page), "batch_sha256": "0" * 64, "label": "pos"})  # fmt: skip
+    stale = client.post(
+        f"/labeling/{run_id}/{batch}/0",
+        data={"csrf": csrf_of(page), "batch_sha256": "0" * 64, "label": "pos"},
+    )
     assert stale.status_code == 403 and "stale form" in stale.text
     exported = client.post(f"/labeling/{run_id}/{batch}/export", data={"csrf": csrf_of(page)})
     assert exported.status_code == 200
@@ -52,11 +59,14 @@ def test_labeling_bad_input(client: TestClient, console_ws: Path) -> None:
     run_id = _run_with_model(console_ws)
     page = client.get(f"/labeling/{run_id}").text
     for fields in ({"size": "lots"}, {"size": "0"}, {"pool": "/no/such/file.csv"}):
-        response = client.post(f"/labeling/{run_id}/batch",
-                               data={"csrf": csrf_of(page), "kind": "active", **fields})  # fmt: skip
+        response = client.post(
+            f"/labeling/{run_id}/batch", data={"csrf": csrf_of(page), "kind": "active", **fields}
+        )
         assert response.status_code == 400, fields
     assert client.get(f"/labeling/{run_id}/nobatch/0").status_code == 404
-    suspects = client.post(f"/labeling/{run_id}/batch", data={"csrf": csrf_of(page), "kind": "suspects"})
+    suspects = client.post(
+        f"/labeling/{run_id}/batch", data={"csrf": csrf_of(page), "kind": "suspects"}
+    )
     assert suspects.status_code == 400 and "label_issues" in suspects.text
 
 
@@ -65,8 +75,14 @@ def test_assistant_page_asks_the_configured_service(console_ws: Path) -> None:
     with served(fake) as url:
         client = TestClient(create_app(UiConfig(workspace=console_ws, service_url=url)))
         page = client.get("/assistant").text
-        answer = client.post("/assistant", data={"csrf": csrf_of(page), "conversation_id": "c-1",
-                                                 "message": "怎么退款？我的电话 13812345678"})  # fmt: skip
+        answer = client.post(
+            "/assistant",
+            data={
+                "csrf": csrf_of(page),
+                "conversation_id": "c-1",
+                "message": "怎么退款？我的电话 13812345678",
+            },
+        )
     assert answer.status_code == 200
     assert "faq/refunds.md" in answer.text and "refund" in answer.text
     assert "help@bank.example" not in answer.text  # the answer is redacted too
@@ -78,15 +94,18 @@ def test_chat_streams_from_the_service(console_ws: Path) -> None:
     with served(fake_service()) as url:
         client = TestClient(create_app(UiConfig(workspace=console_ws, service_url=url)))
         token = csrf_of(client.get("/chat").text)
-        reply = client.post("/chat/stream", json={"message": "hi", "history": "[]"},
-                            headers={"X-CSRF-Token": token})  # fmt: skip
+        reply = client.post(
+            "/chat/stream", json={"message": "hi", "history": "[]"}, headers={"X-CSRF-Token": token}
+        )
         assert reply.status_code == 200 and reply.text == "你好， I am streaming."
         refused = client.post("/chat/stream", json={"message": "hi"})
         assert refused.status_code == 403
 
 
 def test_unreachable_service_is_a_clear_error(console_ws: Path) -> None:
-    client = TestClient(create_app(UiConfig(workspace=console_ws, service_url="http://127.0.0.1:9")))
+    client = TestClient(
+        create_app(UiConfig(workspace=console_ws, service_url="http://127.0.0.1:9"))
+    )
     page = client.get("/assistant").text
     response = client.post("/assistant", data={"csrf": csrf_of(page), "message": "hi"})
     assert response.status_code == 400 and "cannot reach the assistant" in response.text
@@ -102,18 +121,22 @@ def _keys(console_ws: Path) -> dict[str, str]:
     store = KeyStore([])
     keys = {
         "reader": store.create("reader", scopes=["console"], rate_per_s=None, burst=1),
-        "releaser": store.create("releaser", scopes=["console", "promote"], rate_per_s=None,
-                                 burst=1),
+        "releaser": store.create(
+            "releaser", scopes=["console", "promote"], rate_per_s=None, burst=1
+        ),
         "classifier": store.create("classifier", scopes=["classify"], rate_per_s=None, burst=1),
-    }  # fmt: skip
+    }
     store.save(console_ws / "api_keys.json")
     return keys
 
 
 def _login(client: TestClient, key: str) -> int:
     page = client.get("/login").text
-    return client.post("/login", data={"csrf": csrf_of(page), "key": key, "next": "/registry"},
-                       follow_redirects=False).status_code  # fmt: skip
+    return client.post(
+        "/login",
+        data={"csrf": csrf_of(page), "key": key, "next": "/registry"},
+        follow_redirects=False,
+    ).status_code
 
 
 def test_off_loopback_every_page_needs_a_login(console_ws: Path) -> None:
@@ -133,15 +156,19 @@ def test_scopes_read_only_and_promote(console_ws: Path) -> None:
     assert _login(reader, keys["reader"]) == 303
     assert reader.get("/runs").status_code == 200
     page = reader.get("/registry/reviews/1").text
-    denied = reader.post("/registry/reviews/1/promote",
-                         data={"csrf": csrf_of(page), "alias": "staging", "expected": ""})  # fmt: skip
+    denied = reader.post(
+        "/registry/reviews/1/promote",
+        data={"csrf": csrf_of(page), "alias": "staging", "expected": ""},
+    )
     assert denied.status_code == 403 and "promote" in denied.text
     releaser = _remote(console_ws)
     assert _login(releaser, keys["releaser"]) == 303
     page = releaser.get("/registry/reviews/1").text
-    moved = releaser.post("/registry/reviews/1/promote",
-                          data={"csrf": csrf_of(page), "alias": "staging", "expected": ""},
-                          follow_redirects=False)  # fmt: skip
+    moved = releaser.post(
+        "/registry/reviews/1/promote",
+        data={"csrf": csrf_of(page), "alias": "staging", "expected": ""},
+        follow_redirects=False,
+    )
     assert moved.status_code == 303
 
 
@@ -149,6 +176,9 @@ def test_login_redirect_stays_on_the_console(console_ws: Path) -> None:
     keys = _keys(console_ws)
     client = _remote(console_ws)
     page = client.get("/login").text
-    response = client.post("/login", data={"csrf": csrf_of(page), "key": keys["reader"],
-                                           "next": "//evil.example/"}, follow_redirects=False)  # fmt: skip
+    response = client.post(
+        "/login",
+        data={"csrf": csrf_of(page), "key": keys["reader"], "next": "//evil.example/"},
+        follow_redirects=False,
+    )
     assert response.headers["location"] == "/"

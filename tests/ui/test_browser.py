@@ -27,7 +27,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
         not (CHROMIUM and DRIVER),
-        reason="no chromium/chromedriver on PATH (Debian: apt-get install chromium chromium-driver)",
+        reason="no chromium/chromedriver on PATH (apt-get install chromium chromium-driver)",
     ),
 ]
 
@@ -38,8 +38,13 @@ def start_browser() -> Any:
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                 "--window-size=1280,1000"):  # fmt: skip
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1280,1000",
+    ):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(executable_path=str(DRIVER)), options=options)
 
@@ -66,10 +71,17 @@ def test_console_scenario(browser: Any, console_ws: Path) -> None:
             browser.get(f"{url}/runs")
             runs = browser.find_elements(By.CSS_SELECTOR, "#runs tbody a[href^='/runs/']")
             assert len(runs) == 2
-            champion = next(a.get_attribute("href") for a in
-                            browser.find_elements(By.CSS_SELECTOR, "#runs tbody a[href^='/registry/reviews/1']"))  # fmt: skip
+            champion = next(
+                a.get_attribute("href")
+                for a in browser.find_elements(
+                    By.CSS_SELECTOR, "#runs tbody a[href^='/registry/reviews/1']"
+                )
+            )
             assert champion.endswith("/registry/reviews/1")
-            run_link = browser.find_element(By.XPATH, "//tr[.//a[contains(@href,'/registry/reviews/1')]]//a[starts-with(@href,'/runs/')]")
+            run_link = browser.find_element(
+                By.XPATH,
+                "//tr[.//a[contains(@href,'/registry/reviews/1')]]//a[starts-with(@href,'/runs/')]",
+            )
             run_id = run_link.text
             run_link.click()
             assert run_id in browser.title

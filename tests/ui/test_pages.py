@@ -23,10 +23,22 @@ def _version(client: TestClient, number: str) -> str:
 
 def test_every_page_renders(client: TestClient, console_ws: Path) -> None:
     run_id = _runs(console_ws)[0]
-    pages = ["/runs", f"/runs/{run_id}", "/registry", "/registry/reviews/1", "/audit",
-             "/monitoring", "/monitoring/model?ref=models:/reviews@champion", "/finance",
-             "/labeling", f"/labeling/{run_id}", "/playground", "/chat", "/assistant",
-             "/runs?recipe=reviews&task=classification&status=succeeded&since=2000-01-01"]  # fmt: skip
+    pages = [
+        "/runs",
+        f"/runs/{run_id}",
+        "/registry",
+        "/registry/reviews/1",
+        "/audit",
+        "/monitoring",
+        "/monitoring/model?ref=models:/reviews@champion",
+        "/finance",
+        "/labeling",
+        f"/labeling/{run_id}",
+        "/playground",
+        "/chat",
+        "/assistant",
+        "/runs?recipe=reviews&task=classification&status=succeeded&since=2000-01-01",
+    ]
     for page in pages:
         response = client.get(page)
         assert response.status_code == 200, (page, response.text[:500])
@@ -45,7 +57,10 @@ def test_runs_list_filters_and_paginates(client: TestClient, console_ws: Path) -
 def test_run_page_lineage_reports_and_links(client: TestClient, console_ws: Path) -> None:
     run_id = next(r for r in _runs(console_ws) if "@champion" in client.get(f"/runs/{r}").text)
     page = client.get(f"/runs/{run_id}").text
-    assert "these bytes hash to this run&#39;s id" in page or "these bytes hash to this run's id" in page
+    assert (
+        "these bytes hash to this run&#39;s id" in page
+        or "these bytes hash to this run's id" in page
+    )
     assert "Confusion matrix" in page and "<svg" in page
     assert 'id="registered-link" href="/registry/reviews/1"' in page
     shas = re.findall(r'href="/lineage/([0-9a-f]{64})"', page)
@@ -78,9 +93,14 @@ def test_finance_page_reads_the_watch_tables(client: TestClient) -> None:
 def _promote(client: TestClient, version: str, **fields: str) -> Any:
     page = _version(client, version)
     expected = re.search(r'name="expected" value="(\d*)"', page)
-    form = {"csrf": csrf_of(page), "alias": "champion", "expected": expected.group(1) if expected else ""}
-    return client.post(f"/registry/reviews/{version}/promote", data=form | fields,
-                       follow_redirects=False)  # fmt: skip
+    form = {
+        "csrf": csrf_of(page),
+        "alias": "champion",
+        "expected": expected.group(1) if expected else "",
+    }
+    return client.post(
+        f"/registry/reviews/{version}/promote", data=form | fields, follow_redirects=False
+    )
 
 
 def test_promote_with_failed_gate_needs_a_reason_that_is_audited(
@@ -95,7 +115,9 @@ def test_promote_with_failed_gate_needs_a_reason_that_is_audited(
     assert "chain verified" in audit
     entries = [json.loads(line) for line in (console_ws / "audit.jsonl").read_text().splitlines()]
     override = next(e for e in entries if e["event"] == "gate_override")
-    assert override["override"] == "测试: accepted by the product owner" and override["version"] == "2"
+    assert (
+        override["override"] == "测试: accepted by the product owner" and override["version"] == "2"
+    )
     assert "@champion" in _version(client, "2")
 
 
@@ -108,8 +130,10 @@ def test_stale_promote_form_is_refused(client: TestClient) -> None:
 
 def test_rollback_without_previous_is_a_clear_4xx(client: TestClient) -> None:
     page = _version(client, "1")
-    response = client.post("/registry/reviews/rollback",
-                           data={"csrf": csrf_of(page), "alias": "champion", "expected": "1"})  # fmt: skip
+    response = client.post(
+        "/registry/reviews/rollback",
+        data={"csrf": csrf_of(page), "alias": "champion", "expected": "1"},
+    )
     assert 400 <= response.status_code < 500 and "previous-champion" in response.text
 
 
@@ -126,8 +150,13 @@ def test_every_post_without_csrf_is_refused(client: TestClient, console_ws: Path
     posts = [r.path for r in routes if isinstance(r, Route) and "POST" in (r.methods or ())]
     assert len(posts) >= 9
     for path in posts:
-        url = (path.replace("{run_id}", run_id).replace("{batch}", "b").replace("{item:int}", "0")
-               .replace("{name}", "reviews").replace("{version}", "1"))  # fmt: skip
+        url = (
+            path.replace("{run_id}", run_id)
+            .replace("{batch}", "b")
+            .replace("{item:int}", "0")
+            .replace("{name}", "reviews")
+            .replace("{version}", "1")
+        )
         response = client.post(url, data={"reason": "forged", "label": "pos"})
         assert response.status_code == 403, (url, response.status_code)
         forged = client.post(url, data={"csrf": "0" * 64, "label": "pos"})
@@ -143,10 +172,18 @@ def test_a_token_of_another_session_is_stale(client: TestClient, console_ws: Pat
 
 @pytest.mark.parametrize(
     "url",
-    ["/runs/does-not-exist", "/runs/..%2F..%2Fetc", "/registry/reviews/99", "/registry/x/abc",
-     "/lineage/nothex", "/labeling/does-not-exist", "/no/such/page", "/monitoring/model",
-     "/labeling/does-not-exist/b/0"],
-)  # fmt: skip
+    [
+        "/runs/does-not-exist",
+        "/runs/..%2F..%2Fetc",
+        "/registry/reviews/99",
+        "/registry/x/abc",
+        "/lineage/nothex",
+        "/labeling/does-not-exist",
+        "/no/such/page",
+        "/monitoring/model",
+        "/labeling/does-not-exist/b/0",
+    ],
+)
 def test_bad_urls_are_clear_4xx_pages(client: TestClient, url: str) -> None:
     response = client.get(url)
     assert 400 <= response.status_code < 500, response.status_code

@@ -20,8 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from llmline import __version__
 from llmline.errors import LlmlineError, ModelError, RegistryError
 from llmline.serve.auth import CONSOLE_SCOPE
-from llmline.ui.text import redact
 from llmline.ui.security import LOOPBACK, SESSION_COOKIE, SESSION_SECONDS, AccessError, Guard
+from llmline.ui.text import redact
 from llmline.workspace import Workspace
 
 HERE = Path(__file__).parent
@@ -69,8 +69,13 @@ def create_app(config: UiConfig) -> FastAPI:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     workspace = open_workspace(config.workspace)
-    app = FastAPI(title="llmline console", version=__version__, docs_url=None, redoc_url=None,
-                  openapi_url=None)  # fmt: skip
+    app = FastAPI(
+        title="llmline console",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.config = config
     app.state.workspace = workspace
     keys = config.keys_path or workspace.root / "api_keys.json"
@@ -137,8 +142,9 @@ def _install_access(app: FastAPI) -> None:
         else:
             response = await call_next(request)
         if fresh is not None:
-            response.set_cookie(SESSION_COOKIE, fresh, max_age=SESSION_SECONDS, httponly=True,
-                                samesite="strict")  # fmt: skip
+            response.set_cookie(
+                SESSION_COOKIE, fresh, max_age=SESSION_SECONDS, httponly=True, samesite="strict"
+            )
         return response
 
 
@@ -180,8 +186,12 @@ def _install_errors(app: FastAPI) -> None:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()
         )
-        return error_page(request, LlmlineError(f"bad request parameters ({problems})",
-                                                fix="use the forms and links of the page"))  # fmt: skip
+        return error_page(
+            request,
+            LlmlineError(
+                f"bad request parameters ({problems})", fix="use the forms and links of the page"
+            ),
+        )
 
 
 def _install_login(app: FastAPI) -> None:
@@ -200,8 +210,9 @@ def _install_login(app: FastAPI) -> None:
         form = await read_form(request)
         cookie = request.app.state.guard.login(form.get("key", ""))
         response = RedirectResponse(_safe_next(form.get("next", "/")), status_code=303)
-        response.set_cookie(SESSION_COOKIE, cookie, max_age=SESSION_SECONDS, httponly=True,
-                            samesite="strict")  # fmt: skip
+        response.set_cookie(
+            SESSION_COOKIE, cookie, max_age=SESSION_SECONDS, httponly=True, samesite="strict"
+        )
         return response
 
     @app.post("/logout")

@@ -39,7 +39,9 @@ def line_chart(
     span_w, span_h = width - left - right, height - top - bottom
 
     def px(x: float, y: float) -> str:
-        return f"{left + (x - x0) / (x1 - x0) * span_w:.1f},{top + (1 - (y - y0) / (y1 - y0)) * span_h:.1f}"
+        across = left + (x - x0) / (x1 - x0) * span_w
+        down = top + (1 - (y - y0) / (y1 - y0)) * span_h
+        return f"{across:.1f},{down:.1f}"
 
     parts = [_frame(width, height, left, top, span_w, span_h)]
     for index, (name, values) in enumerate(series.items()):
@@ -56,7 +58,8 @@ def line_chart(
     x_text = (_time(x0), _time(x1)) if x_is_time else (_fmt(x0), _fmt(x1))
     parts += [
         f'<text x="{left - 4}" y="{top + 10}" text-anchor="end" font-size="10">{_fmt(y1)}</text>',
-        f'<text x="{left - 4}" y="{top + span_h}" text-anchor="end" font-size="10">{_fmt(y0)}</text>',
+        f'<text x="{left - 4}" y="{top + span_h}" text-anchor="end" font-size="10">'
+        f"{_fmt(y0)}</text>",
         f'<text x="{left}" y="{top + span_h + 12}" font-size="10">{x_text[0]}</text>',
         f'<text x="{left + span_w}" y="{top + span_h + 12}" text-anchor="end" font-size="10">'
         f"{x_text[1]}</text>",
@@ -95,7 +98,8 @@ def bar_chart(
             parts.append(
                 f'<rect x="{left}" y="{top}" width="{w:.1f}" height="{bar}" fill="{color}">'
                 f"<title>{html.escape(name)}: {_fmt(value)}</title></rect>"
-                f'<text x="{left + w + 4:.1f}" y="{top + bar - 3}" font-size="10">{_fmt(value)}</text>'
+                f'<text x="{left + w + 4:.1f}" y="{top + bar - 3}" font-size="10">'
+                f"{_fmt(value)}</text>"
             )
     legend = "".join(
         f'<text x="{left + 120 * i}" y="{height - 4}" font-size="11" '
@@ -105,7 +109,9 @@ def bar_chart(
     return _svg(width, height, [*parts, legend])
 
 
-def matrix_chart(matrix: Sequence[Sequence[float]], labels: Sequence[str], *, cell: int = 34) -> str:
+def matrix_chart(
+    matrix: Sequence[Sequence[float]], labels: Sequence[str], *, cell: int = 34
+) -> str:
     """A confusion matrix: rows are the true label, columns the predicted one, shaded by share."""
     n = len(labels)
     if not n or len(matrix) != n:
@@ -136,7 +142,7 @@ def matrix_chart(matrix: Sequence[Sequence[float]], labels: Sequence[str], *, ce
             parts.append(
                 f'<rect x="{left + j * cell}" y="{y}" width="{cell - 1}" height="{cell - 1}" '
                 f'fill="{fill}" stroke="#ddd"><title>true {html.escape(str(label))}, predicted '
-                f'{html.escape(str(shown[j]))}: {value}</title></rect>'
+                f"{html.escape(str(shown[j]))}: {value}</title></rect>"
                 f'<text x="{left + j * cell + cell / 2:.0f}" y="{y + cell / 2 + 4:.0f}" '
                 f'text-anchor="middle" font-size="10" fill="{ink}">{_fmt(float(value))}</text>'
             )

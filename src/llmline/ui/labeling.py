@@ -52,13 +52,16 @@ class LabelStore:
 
     def save(self, run_id: str, batch: str, item: int, label: str, user: str) -> None:
         with self._connect() as db:
-            db.execute("INSERT OR REPLACE INTO labels VALUES (?,?,?,?,?,?)",
-                       (run_id, batch, item, label, user, time.time()))  # fmt: skip
+            db.execute(
+                "INSERT OR REPLACE INTO labels VALUES (?,?,?,?,?,?)",
+                (run_id, batch, item, label, user, time.time()),
+            )
 
     def labels(self, run_id: str, batch: str) -> dict[int, str]:
         with self._connect() as db:
-            rows = db.execute("SELECT item, label FROM labels WHERE run_id=? AND batch=?",
-                              (run_id, batch)).fetchall()  # fmt: skip
+            rows = db.execute(
+                "SELECT item, label FROM labels WHERE run_id=? AND batch=?", (run_id, batch)
+            ).fetchall()
         return {int(i): str(label) for i, label in rows}
 
 
@@ -83,11 +86,15 @@ def run_labels(run: Run) -> list[str]:
 
 def load_batch(run: Run, batch: str) -> dict[str, Any]:
     if not _BATCH.match(batch):
-        raise NotFound(f"{batch!r} is not a batch id", fix="pick a batch on the run's labeling page")
+        raise NotFound(
+            f"{batch!r} is not a batch id", fix="pick a batch on the run's labeling page"
+        )
     path = batch_dir(run) / f"{batch}.json"
     if not path.is_file():
-        raise NotFound(f"run {run.run_id} has no labeling batch {batch}",
-                       fix=f"build one at /labeling/{run.run_id}")  # fmt: skip
+        raise NotFound(
+            f"run {run.run_id} has no labeling batch {batch}",
+            fix=f"build one at /labeling/{run.run_id}",
+        )
     raw = path.read_bytes()
     return {**json.loads(raw), "sha256": sha256_bytes(raw)}
 
@@ -97,8 +104,14 @@ def list_batches(run: Run) -> list[dict[str, Any]]:
     found = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         data = read_json(path)
-        found.append({"id": path.stem, "kind": data.get("kind", "?"), "size": len(data.get("items", [])),
-                      "created": data.get("created", "")})  # fmt: skip
+        found.append(
+            {
+                "id": path.stem,
+                "kind": data.get("kind", "?"),
+                "size": len(data.get("items", [])),
+                "created": data.get("created", ""),
+            }
+        )
     return found
 
 
@@ -106,7 +119,9 @@ def list_batches(run: Run) -> list[dict[str, Any]]:
 def labeling_index(request: Request) -> Response:
     from llmline.ui.runs import run_index
 
-    runs = [r for r in run_index(request).all() if r.task == "classification" and "data" in r.stages]
+    runs = [
+        r for r in run_index(request).all() if r.task == "classification" and "data" in r.stages
+    ]
     return render(request, "labeling_index.html", runs=runs[:200])
 
 
@@ -115,8 +130,14 @@ def labeling_run(request: Request, run_id: str) -> Response:
     run = get_run(request.app.state.workspace, run_id)
     report = read_json(run.data_dir / "data_report.json")
     suspects = report.get("label_issues") or []
-    return render(request, "labeling_run.html", run=run, labels=run_labels(run),
-                  batches=list_batches(run), suspects=suspects[:50])  # fmt: skip
+    return render(
+        request,
+        "labeling_run.html",
+        run=run,
+        labels=run_labels(run),
+        batches=list_batches(run),
+        suspects=suspects[:50],
+    )
 
 
 @router.post("/labeling/{run_id}/batch")
@@ -131,11 +152,19 @@ async def new_batch(request: Request, run_id: str) -> Response:
     else:
         size = _int(form.get("size", "20"), "size", 1, MAX_BATCH)
         pool = form.get("pool", "").strip()
-        items = active_items(run, Path(pool) if pool else None, form.get("text_column", "text") or "text", size)
+        items = active_items(
+            run, Path(pool) if pool else None, form.get("text_column", "text") or "text", size
+        )
     batch = time.strftime("%Y%m%d-%H%M%S") + f"-{kind}"
-    write_json_atomic(batch_dir(run) / f"{batch}.json",
-                      {"kind": kind, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                       "labels": run_labels(run), "items": items})  # fmt: skip
+    write_json_atomic(
+        batch_dir(run) / f"{batch}.json",
+        {
+            "kind": kind,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "labels": run_labels(run),
+            "items": items,
+        },
+    )
     return RedirectResponse(f"/labeling/{run_id}/{batch}/0", status_code=303)
 
 
@@ -143,7 +172,9 @@ def _int(raw: str, name: str, low: int, high: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise DataError(f"{name} {raw!r} is not a whole number", fix=f"give {low}..{high}") from None
+        raise DataError(
+            f"{name} {raw!r} is not a whole number", fix=f"give {low}..{high}"
+        ) from None
     if not low <= value <= high:
         raise DataError(f"{name} {value} is outside {low}..{high}", fix=f"give {low}..{high}")
     return value
@@ -152,11 +183,20 @@ def _int(raw: str, name: str, low: int, high: int) -> int:
 def suspect_items(run: Run) -> list[dict[str, Any]]:
     issues = read_json(run.data_dir / "data_report.json").get("label_issues") or []
     if not issues:
-        raise DataError(f"run {run.run_id} has no label-error suspects",
-                        fix="run the spec with data.label_issues: true")  # fmt: skip
-    return [{"text": redact(i.get("text", "")), "prelabel": i.get("suggested"),
-             "score": i.get("quality"), "given": i.get("given"), "row": i.get("row")}
-            for i in issues]  # fmt: skip
+        raise DataError(
+            f"run {run.run_id} has no label-error suspects",
+            fix="run the spec with data.label_issues: true",
+        )
+    return [
+        {
+            "text": redact(i.get("text", "")),
+            "prelabel": i.get("suggested"),
+            "score": i.get("quality"),
+            "given": i.get("given"),
+            "row": i.get("row"),
+        }
+        for i in issues
+    ]
 
 
 def active_items(run: Run, pool: Path | None, column: str, size: int) -> list[dict[str, Any]]:
@@ -167,8 +207,15 @@ def active_items(run: Run, pool: Path | None, column: str, size: int) -> list[di
     probs, classes = _probabilities(run, texts)
     chosen = select_batch(probs, tfidf_vectors(texts), size)
     guesses = prelabels(probs, classes)
-    return [{"text": redact(texts[i]), "prelabel": guesses[i][0], "score": round(guesses[i][1], 4),
-             "row": i} for i in chosen]  # fmt: skip
+    return [
+        {
+            "text": redact(texts[i]),
+            "prelabel": guesses[i][0],
+            "score": round(guesses[i][1], 4),
+            "row": i,
+        }
+        for i in chosen
+    ]
 
 
 def _pool_texts(run: Run, pool: Path | None, column: str) -> list[str]:
@@ -177,16 +224,22 @@ def _pool_texts(run: Run, pool: Path | None, column: str) -> list[str]:
 
         snapshot = run.data_dir / "validation.parquet"
         if not snapshot.is_file():
-            raise DataError(f"run {run.run_id} has no validation snapshot to draw from",
-                            fix="give a pool file")  # fmt: skip
-        texts = [str(t) for t in pq.read_table(snapshot, columns=["text"]).column("text").to_pylist()]
+            raise DataError(
+                f"run {run.run_id} has no validation snapshot to draw from", fix="give a pool file"
+            )
+        texts = [
+            str(t) for t in pq.read_table(snapshot, columns=["text"]).column("text").to_pylist()
+        ]
     else:
         from llmline.data.sources import read_records
         from llmline.spec import SourceSpec
 
         if not pool.exists():
-            raise DataError(f"pool file {pool} does not exist", where="pool",
-                            fix="give a CSV/TSV/JSONL/Parquet path on the console's machine")  # fmt: skip
+            raise DataError(
+                f"pool file {pool} does not exist",
+                where="pool",
+                fix="give a CSV/TSV/JSONL/Parquet path on the console's machine",
+            )
         source = SourceSpec(path=pool, text_column=column, label_column=None)
         texts = [r.text for r in read_records(source, key="pool")]
     texts = [t for t in texts if t.strip()][:MAX_POOL]
@@ -214,11 +267,22 @@ def label_item(request: Request, run_id: str, batch: str, item: int) -> Response
     run = get_run(request.app.state.workspace, run_id)
     data = load_batch(run, batch)
     if not 0 <= item < len(data["items"]):
-        raise NotFound(f"batch {batch} has {len(data['items'])} items; there is no item {item}",
-                       fix=f"go back to /labeling/{run_id}")  # fmt: skip
+        raise NotFound(
+            f"batch {batch} has {len(data['items'])} items; there is no item {item}",
+            fix=f"go back to /labeling/{run_id}",
+        )
     given = label_store(request).labels(run_id, batch)
-    return render(request, "label_item.html", run=run, batch=batch, data=data, item=item,
-                  entry=data["items"][item], given=given, done=len(given))  # fmt: skip
+    return render(
+        request,
+        "label_item.html",
+        run=run,
+        batch=batch,
+        data=data,
+        item=item,
+        entry=data["items"][item],
+        given=given,
+        done=len(given),
+    )
 
 
 @router.post("/labeling/{run_id}/{batch}/{item:int}")
@@ -227,14 +291,18 @@ async def save_label(request: Request, run_id: str, batch: str, item: int) -> Re
     run = get_run(request.app.state.workspace, run_id)
     data = load_batch(run, batch)
     if form.get("batch_sha256") != data["sha256"]:
-        raise StaleForm(f"stale form: batch {batch} changed since the page was shown",
-                        fix="reload the page and label again")  # fmt: skip
+        raise StaleForm(
+            f"stale form: batch {batch} changed since the page was shown",
+            fix="reload the page and label again",
+        )
     if not 0 <= item < len(data["items"]):
         raise NotFound(f"batch {batch} has no item {item}", fix=f"go back to /labeling/{run_id}")
     label = form.get("label", "")
     if label not in data["labels"]:
-        raise DataError(f"{label!r} is not one of the run's labels",
-                        fix=f"choose from {', '.join(data['labels'][:20])}")  # fmt: skip
+        raise DataError(
+            f"{label!r} is not one of the run's labels",
+            fix=f"choose from {', '.join(data['labels'][:20])}",
+        )
     label_store(request).save(run_id, batch, item, label, request.state.session.user or "anonymous")
     following = item + 1 if item + 1 < len(data["items"]) else item
     return RedirectResponse(f"/labeling/{run_id}/{batch}/{following}", status_code=303)
@@ -256,9 +324,19 @@ def export_labels(run: Run, batch: str, store: LabelStore) -> tuple[Path, int]:
     given = store.labels(run.run_id, batch)
     if not given:
         raise DataError(f"batch {batch} has no labels yet", fix="label some texts first")
-    lines = [json.dumps({"text": entry["text"], "label": given[i], "prelabel": entry.get("prelabel"),
-                         "source_row": entry.get("row")}, ensure_ascii=False)
-             for i, entry in enumerate(data["items"]) if i in given]  # fmt: skip
+    lines = [
+        json.dumps(
+            {
+                "text": entry["text"],
+                "label": given[i],
+                "prelabel": entry.get("prelabel"),
+                "source_row": entry.get("row"),
+            },
+            ensure_ascii=False,
+        )
+        for i, entry in enumerate(data["items"])
+        if i in given
+    ]
     path = batch_dir(run) / f"{batch}.labels.jsonl"
     write_text_atomic(path, "\n".join(lines) + "\n")
     return path, len(lines)

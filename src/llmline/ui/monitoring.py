@@ -36,7 +36,9 @@ def store_url(request: Request) -> str:
 def rollup(request: Request) -> Rollup:
     cache = request.app.state.cache
     if "rollup" not in cache:
-        cache["rollup"] = Rollup(request.app.state.workspace.root / "console.db", store_url(request))
+        cache["rollup"] = Rollup(
+            request.app.state.workspace.root / "console.db", store_url(request)
+        )
         cache["rollup_at"] = 0.0
     folded: Rollup = cache["rollup"]
     if time.monotonic() - cache["rollup_at"] > _REFRESH_EVERY_S:
@@ -63,8 +65,13 @@ def alert_log(request: Request, model: str | None = None, last: int = 200) -> li
 @router.get("/monitoring", response_class=HTMLResponse)
 def monitoring_page(request: Request) -> Response:
     models = rollup(request).models()
-    return render(request, "monitoring.html", models=models, alerts=alert_log(request),
-                  finance=_watch_tables(request))  # fmt: skip
+    return render(
+        request,
+        "monitoring.html",
+        models=models,
+        alerts=alert_log(request),
+        finance=_watch_tables(request),
+    )
 
 
 @router.get("/monitoring/model", response_class=HTMLResponse)
@@ -72,8 +79,10 @@ def model_page(request: Request, ref: str, days: float = 7.0) -> Response:
     folded = rollup(request)
     found = next((m for m in folded.models() if m["model_ref"] == ref), None)
     if found is None:
-        raise NotFound(f"no served requests of model {ref!r} in the monitoring store",
-                       fix="pick a model at /monitoring")  # fmt: skip
+        raise NotFound(
+            f"no served requests of model {ref!r} in the monitoring store",
+            fix="pick a model at /monitoring",
+        )
     days = min(max(days, 1 / 24), 3650.0)
     newest = float(found["last"]) + 3600  # ranges end at the model's newest hour, not at now
     buckets = folded.buckets(ref, newest - days * 86400)
@@ -84,21 +93,34 @@ def model_page(request: Request, ref: str, days: float = 7.0) -> Response:
     for _, agg in buckets:
         total.merge(agg)
     return render(
-        request, "model.html", ref=ref, days=days, total=total,
-        traffic_svg=charts.line_chart({"requests": [(b, a.requests) for b, a in buckets]},
-                                      x_is_time=True, y_label="requests"),
+        request,
+        "model.html",
+        ref=ref,
+        days=days,
+        total=total,
+        traffic_svg=charts.line_chart(
+            {"requests": [(b, a.requests) for b, a in buckets]}, x_is_time=True, y_label="requests"
+        ),
         latency_svg=charts.line_chart(
-            {"mean ms": [(b, a.latency_sum / max(a.requests, 1)) for b, a in buckets],
-             "p99 ms": [(b, a.latency_quantile(0.99)) for b, a in buckets]},
-            x_is_time=True, y_label="ms"),
+            {
+                "mean ms": [(b, a.latency_sum / max(a.requests, 1)) for b, a in buckets],
+                "p99 ms": [(b, a.latency_quantile(0.99)) for b, a in buckets],
+            },
+            x_is_time=True,
+            y_label="ms",
+        ),
         errors_svg=charts.line_chart(
             {"error rate": [(b, a.errors / max(a.requests, 1)) for b, a in buckets]},
-            x_is_time=True, y_label="share"),
+            x_is_time=True,
+            y_label="share",
+        ),
         labels_svg=_label_bars(total.labels, reference),
-        drift=drift_series(buckets, reference), has_reference=reference is not None,
-        alerts=alert_log(request, ref), now=_alerts_now(request, reference),
+        drift=drift_series(buckets, reference),
+        has_reference=reference is not None,
+        alerts=alert_log(request, ref),
+        now=_alerts_now(request, reference),
         recent=_recent(request, ref),
-    )  # fmt: skip
+    )
 
 
 def _label_bars(current: Counter[str], reference: Any) -> str:
@@ -124,17 +146,36 @@ def drift_series(buckets: list[tuple[int, Agg]], reference: Any) -> dict[str, An
         if served < MIN_DRIFT_REQUESTS:
             continue
         actual = [agg.labels.get(lb, 0) for lb in labels]
-        psi = sum((a - e) * math.log(a / e) for a, e in zip(_shares(actual), _shares(expected), strict=True))
+        psi = sum(
+            (a - e) * math.log(a / e)
+            for a, e in zip(_shares(actual), _shares(expected), strict=True)
+        )
         kept = [i for i in range(len(labels)) if actual[i] + expected[i]]
         chi2_p = 1.0
         if len(kept) > 1:
-            chi2_p = float(chi2_contingency([[expected[i] for i in kept], [actual[i] for i in kept]]).pvalue)
+            chi2_p = float(
+                chi2_contingency([[expected[i] for i in kept], [actual[i] for i in kept]]).pvalue
+            )
         ks, ks_p = ks_binned(list(reference.confidence), agg.confidence)
-        rows.append({"bucket": bucket, "requests": served, "psi": psi, "chi2_p": chi2_p, "ks": ks,
-                     "ks_p": ks_p})  # fmt: skip
+        rows.append(
+            {
+                "bucket": bucket,
+                "requests": served,
+                "psi": psi,
+                "chi2_p": chi2_p,
+                "ks": ks,
+                "ks_p": ks_p,
+            }
+        )
     svg = charts.line_chart(
-        {"psi": [(r["bucket"], r["psi"]) for r in rows], "ks (confidence)": [(r["bucket"], r["ks"]) for r in rows],
-         "chi2 p": [(r["bucket"], r["chi2_p"]) for r in rows]}, x_is_time=True, y_label="value")  # fmt: skip
+        {
+            "psi": [(r["bucket"], r["psi"]) for r in rows],
+            "ks (confidence)": [(r["bucket"], r["ks"]) for r in rows],
+            "chi2 p": [(r["bucket"], r["chi2_p"]) for r in rows],
+        },
+        x_is_time=True,
+        y_label="value",
+    )
     return {"svg": svg if rows else "", "rows": rows[::-1][:48]}
 
 
@@ -160,7 +201,9 @@ def reference_for(request: Request, ref: str) -> Any:
                 directory = Path(run_dir) / "monitor" if run_dir else None
     else:
         path = Path(ref)
-        directory = next((d for d in (path / "monitor", path.parent / "monitor") if d.is_dir()), None)
+        directory = next(
+            (d for d in (path / "monitor", path.parent / "monitor") if d.is_dir()), None
+        )
     found = None
     if directory is not None and (directory / "reference.json").is_file():
         from llmline.monitor.reference import Reference
@@ -189,9 +232,13 @@ def _recent(request: Request, ref: str, last: int = 20) -> list[dict[str, Any]]:
     engine = rollup(request)._store()
     with engine.connect() as conn:
         rows = conn.execute(
-            text("SELECT ts, status, latency_ms, label, confidence, text_redacted FROM requests "
-                 "WHERE id > (SELECT max(id) FROM requests) - 20000 AND model_ref = :ref "
-                 "ORDER BY id DESC LIMIT :n"), {"ref": ref, "n": last}).fetchall()  # fmt: skip
+            text(
+                "SELECT ts, status, latency_ms, label, confidence, text_redacted FROM requests "
+                "WHERE id > (SELECT max(id) FROM requests) - 20000 AND model_ref = :ref "
+                "ORDER BY id DESC LIMIT :n"
+            ),
+            {"ref": ref, "n": last},
+        ).fetchall()
     return [{**dict(r._mapping), "text": redact(r.text_redacted)} for r in rows]
 
 
@@ -207,34 +254,63 @@ def finance_page(request: Request, entity: str = "", days: float = 30.0) -> Resp
     from sqlalchemy import text
 
     if not _watch_tables(request):
-        return render(request, "finance.html", entities=[], entity="", svg="", volume_svg="",
-                      alerts=[], days=days, missing=True)  # fmt: skip
+        return render(
+            request,
+            "finance.html",
+            entities=[],
+            entity="",
+            svg="",
+            volume_svg="",
+            alerts=[],
+            days=days,
+            missing=True,
+        )
     engine = rollup(request)._store()
     with engine.connect() as conn:
-        entities = conn.execute(text(
-            "SELECT entity, sum(volume) v, sum(negative) n FROM watch_series GROUP BY entity "
-            "ORDER BY v DESC LIMIT 200")).fetchall()  # fmt: skip
+        entities = conn.execute(
+            text(
+                "SELECT entity, sum(volume) v, sum(negative) n FROM watch_series GROUP BY entity "
+                "ORDER BY v DESC LIMIT 200"
+            )
+        ).fetchall()
         names = [e[0] for e in entities]
         if entity and entity not in names:
             raise NotFound(f"no series for entity {entity!r}", fix="pick one from the list")
         entity = entity or (names[0] if names else "")
-        top = conn.execute(text("SELECT max(bucket) FROM watch_series WHERE entity=:e"),
-                           {"e": entity}).scalar() or 0  # fmt: skip
-        series = conn.execute(text(
-            "SELECT bucket, volume, negative, neutral, positive, score_sum FROM watch_series "
-            "WHERE entity=:e AND bucket>=:s ORDER BY bucket"),
-            {"e": entity, "s": top - days * 86400}).fetchall()  # fmt: skip
-        alerts = conn.execute(text(
-            "SELECT ts, entity, rule, metric, value, baseline, p_value, posts FROM watch_alerts "
-            "ORDER BY ts DESC LIMIT 100")).fetchall()  # fmt: skip
+        top = (
+            conn.execute(
+                text("SELECT max(bucket) FROM watch_series WHERE entity=:e"), {"e": entity}
+            ).scalar()
+            or 0
+        )
+        series = conn.execute(
+            text(
+                "SELECT bucket, volume, negative, neutral, positive, score_sum FROM watch_series "
+                "WHERE entity=:e AND bucket>=:s ORDER BY bucket"
+            ),
+            {"e": entity, "s": top - days * 86400},
+        ).fetchall()
+        alerts = conn.execute(
+            text(
+                "SELECT ts, entity, rule, metric, value, baseline, p_value, posts "
+                "FROM watch_alerts "
+                "ORDER BY ts DESC LIMIT 100"
+            )
+        ).fetchall()
     shares = {
         name: [(r.bucket, getattr(r, name) / max(r.volume, 1)) for r in series]
         for name in ("negative", "neutral", "positive")
     }
     return render(
-        request, "finance.html", entities=entities, entity=entity, days=days, missing=False,
+        request,
+        "finance.html",
+        entities=entities,
+        entity=entity,
+        days=days,
+        missing=False,
         svg=charts.line_chart(shares, x_is_time=True, y_label="share"),
-        volume_svg=charts.line_chart({"posts": [(r.bucket, r.volume) for r in series]},
-                                     x_is_time=True, y_label="posts"),
+        volume_svg=charts.line_chart(
+            {"posts": [(r.bucket, r.volume) for r in series]}, x_is_time=True, y_label="posts"
+        ),
         alerts=[dict(a._mapping) for a in alerts],
-    )  # fmt: skip
+    )

@@ -36,9 +36,14 @@ def choices(request: Request) -> list[tuple[str, str]]:
     from llmline.ui.registry import versions
     from llmline.ui.runs import run_index
 
-    found = [(f"models:/{v['name']}/{v['version']}",
-              f"{v['name']} v{v['version']} {' '.join('@' + a for a in v['aliases'])} "
-              f"({v['tags'].get('llmline.task', '?')})") for v in versions(request)]  # fmt: skip
+    found = [
+        (
+            f"models:/{v['name']}/{v['version']}",
+            f"{v['name']} v{v['version']} {' '.join('@' + a for a in v['aliases'])} "
+            f"({v['tags'].get('llmline.task', '?')})",
+        )
+        for v in versions(request)
+    ]
     for run in run_index(request).all()[:200]:
         if run.task in ("classification", "ner") and "train" in run.stages:
             found.append((f"run:{run.run_id}", f"run {run.run_id} ({run.task})"))
@@ -48,8 +53,9 @@ def choices(request: Request) -> list[tuple[str, str]]:
 def predictor_for(request: Request, reference: str) -> Any:
     allowed = dict(choices(request))
     if reference not in allowed:
-        raise ModelError(f"{reference!r} is not a model of this workspace",
-                         fix="pick one from the list")  # fmt: skip
+        raise ModelError(
+            f"{reference!r} is not a model of this workspace", fix="pick one from the list"
+        )
     cache: OrderedDict[str, Any] = request.app.state.cache.setdefault("predictors", OrderedDict())
     with _load_lock:
         if reference not in cache:
@@ -73,8 +79,15 @@ def predictor_for(request: Request, reference: str) -> Any:
 
 @router.get("/playground", response_class=HTMLResponse)
 def playground_page(request: Request) -> Response:
-    return render(request, "playground.html", choices=choices(request), result=None, text="",
-                  model="", action="classify")  # fmt: skip
+    return render(
+        request,
+        "playground.html",
+        choices=choices(request),
+        result=None,
+        text="",
+        model="",
+        action="classify",
+    )
 
 
 @router.post("/playground", response_class=HTMLResponse)
@@ -92,8 +105,15 @@ async def playground_run(request: Request) -> Response:
         raise ModelError(f"unknown action {action!r}", fix="use classify, ner or explain")
     shown = redact(text)
     result = await run_in_threadpool(_run, request, model, action, shown)
-    return render(request, "playground.html", choices=choices(request), result=result, text=shown,
-                  model=model, action=action)  # fmt: skip
+    return render(
+        request,
+        "playground.html",
+        choices=choices(request),
+        result=result,
+        text=shown,
+        model=model,
+        action=action,
+    )
 
 
 def _run(request: Request, model: str, action: str, text: str) -> dict[str, Any]:
@@ -103,17 +123,28 @@ def _run(request: Request, model: str, action: str, text: str) -> dict[str, Any]
 
         explained = explain(predictor, text)
         peak = max((abs(w["score"]) for w in explained["words"]), default=0.0) or 1.0
-        return {"kind": "explain", "target": explained["target"], "method": explained["method"],
-                "spans": _spans(text, explained["words"], peak)}  # fmt: skip
+        return {
+            "kind": "explain",
+            "target": explained["target"],
+            "method": explained["method"],
+            "spans": _spans(text, explained["words"], peak),
+        }
     output = predictor.predict([text], top_k=3)[0]
     if action == "ner" or "entities" in output:
         if "entities" not in output:
             raise ModelError("this model does not tag entities", fix="pick an NER model")
-        return {"kind": "ner", "spans": _entity_spans(text, output["entities"]),
-                "entities": output["entities"]}  # fmt: skip
+        return {
+            "kind": "ner",
+            "spans": _entity_spans(text, output["entities"]),
+            "entities": output["entities"],
+        }
     top = output.get("top_k") or [{"label": output.get("label"), "score": output.get("score")}]
-    return {"kind": "classify", "label": output.get("label"), "score": output.get("score"),
-            "top": top}  # fmt: skip
+    return {
+        "kind": "classify",
+        "label": output.get("label"),
+        "score": output.get("score"),
+        "top": top,
+    }
 
 
 def _spans(text: str, words: list[dict[str, Any]], peak: float) -> list[dict[str, Any]]:
@@ -124,8 +155,13 @@ def _spans(text: str, words: list[dict[str, Any]], peak: float) -> list[dict[str
             spans.append({"text": text[cursor : word["start"]], "style": "", "title": ""})
         alpha = min(1.0, abs(word["score"]) / peak)
         rgb = "22,163,74" if word["score"] >= 0 else "220,38,38"
-        spans.append({"text": text[word["start"] : word["end"]],
-                      "style": f"background:rgba({rgb},{alpha:.2f})", "title": f"{word['score']:+.4f}"})  # fmt: skip
+        spans.append(
+            {
+                "text": text[word["start"] : word["end"]],
+                "style": f"background:rgba({rgb},{alpha:.2f})",
+                "title": f"{word['score']:+.4f}",
+            }
+        )
         cursor = max(cursor, word["end"])
     spans.append({"text": text[cursor:], "style": "", "title": ""})
     return spans
@@ -146,8 +182,10 @@ def _entity_spans(text: str, entities: list[dict[str, Any]]) -> list[dict[str, A
 def _service(request: Request) -> str:
     url = request.app.state.config.service_url
     if not url:
-        raise ServeError("no service is configured for the chat and assistant playgrounds",
-                         fix="start the console with --service http://HOST:PORT")  # fmt: skip
+        raise ServeError(
+            "no service is configured for the chat and assistant playgrounds",
+            fix="start the console with --service http://HOST:PORT",
+        )
     return str(url).rstrip("/")
 
 
@@ -166,14 +204,15 @@ async def chat_stream(request: Request) -> Response:
     message = form.get("message", "").strip()
     if not message:
         raise ServeError("the message is empty", fix="type a message")
-    history = _history(form.get("history", "[]")) + [{"role": "user", "content": redact(message)}]
+    history = [*_history(form.get("history", "[]")), {"role": "user", "content": redact(message)}]
     body = {"model": form.get("model") or "default", "messages": history, "stream": True}
 
     async def relay() -> AsyncIterator[bytes]:
         try:
-            async with httpx.AsyncClient(timeout=120) as client, client.stream(
-                "POST", f"{base}/v1/chat/completions", json=body
-            ) as response:
+            async with (
+                httpx.AsyncClient(timeout=120) as client,
+                client.stream("POST", f"{base}/v1/chat/completions", json=body) as response,
+            ):
                 if response.status_code >= 400:
                     detail = (await response.aread()).decode("utf-8", "replace")[:300]
                     yield f"[service error {response.status_code}: {detail}]".encode()
@@ -193,8 +232,11 @@ def _history(raw: str) -> list[dict[str, str]]:
         turns = json.loads(raw)
     except ValueError:
         return []
-    return [{"role": str(t["role"]), "content": redact(t["content"])} for t in turns
-            if isinstance(t, dict) and t.get("role") in ("user", "assistant") and "content" in t][-20:]  # fmt: skip
+    return [
+        {"role": str(t["role"]), "content": redact(t["content"])}
+        for t in turns
+        if isinstance(t, dict) and t.get("role") in ("user", "assistant") and "content" in t
+    ][-20:]
 
 
 def _delta(line: str) -> str:
@@ -213,8 +255,14 @@ def _delta(line: str) -> str:
 
 @router.get("/assistant", response_class=HTMLResponse)
 def assistant_page(request: Request) -> Response:
-    return render(request, "assistant.html", service=request.app.state.config.service_url,
-                  answer=None, message="", conversation="")  # fmt: skip
+    return render(
+        request,
+        "assistant.html",
+        service=request.app.state.config.service_url,
+        answer=None,
+        message="",
+        conversation="",
+    )
 
 
 @router.post("/assistant", response_class=HTMLResponse)
@@ -232,14 +280,27 @@ async def assistant_ask(request: Request) -> Response:
         async with httpx.AsyncClient(timeout=60) as client:
             response = await client.post(f"{base}/v1/assistant", json=body)
     except httpx.HTTPError as exc:
-        raise ServeError(f"cannot reach the assistant at {base} ({type(exc).__name__})",
-                         fix="check --service and that the service is running") from None  # fmt: skip
-    if response.status_code >= 400 or not response.headers.get("content-type", "").startswith("application/json"):
-        raise ServeError(f"the assistant answered HTTP {response.status_code}: {response.text[:300]}",
-                         where=f"{base}/v1/assistant", fix="see the service's log")  # fmt: skip
+        raise ServeError(
+            f"cannot reach the assistant at {base} ({type(exc).__name__})",
+            fix="check --service and that the service is running",
+        ) from None
+    if response.status_code >= 400 or not response.headers.get("content-type", "").startswith(
+        "application/json"
+    ):
+        raise ServeError(
+            f"the assistant answered HTTP {response.status_code}: {response.text[:300]}",
+            where=f"{base}/v1/assistant",
+            fix="see the service's log",
+        )
     answer = response.json()
-    return render(request, "assistant.html", service=base, answer=_answer(answer), message=message,
-                  conversation=conversation)  # fmt: skip
+    return render(
+        request,
+        "assistant.html",
+        service=base,
+        answer=_answer(answer),
+        message=message,
+        conversation=conversation,
+    )
 
 
 def _answer(raw: Any) -> dict[str, Any]:
@@ -248,9 +309,17 @@ def _answer(raw: Any) -> dict[str, Any]:
     citations = []
     for item in raw.get("citations") or []:
         if isinstance(item, dict):
-            citations.append({"source": redact(item.get("source") or item.get("doc") or ""),
-                              "text": redact(item.get("text") or item.get("chunk") or ""),
-                              "score": item.get("score")})  # fmt: skip
-    return {"answer": redact(raw.get("answer") or ""), "intent": raw.get("intent"),
-            "confidence": raw.get("confidence"), "citations": citations,
-            "handoff": raw.get("handoff") or raw.get("handed_off") or raw.get("ticket")}  # fmt: skip
+            citations.append(
+                {
+                    "source": redact(item.get("source") or item.get("doc") or ""),
+                    "text": redact(item.get("text") or item.get("chunk") or ""),
+                    "score": item.get("score"),
+                }
+            )
+    return {
+        "answer": redact(raw.get("answer") or ""),
+        "intent": raw.get("intent"),
+        "confidence": raw.get("confidence"),
+        "citations": citations,
+        "handoff": raw.get("handoff") or raw.get("handed_off") or raw.get("ticket"),
+    }

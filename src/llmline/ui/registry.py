@@ -53,8 +53,9 @@ def _version(request: Request, name: str, version: str) -> dict[str, Any]:
     for row in versions(request):
         if row["name"] == name and row["version"] == version:
             return row
-    raise NotFound(f"models:/{name}/{version} is not in the registry",
-                   fix="pick a version at /registry")  # fmt: skip
+    raise NotFound(
+        f"models:/{name}/{version} is not in the registry", fix="pick a version at /registry"
+    )
 
 
 def alias_holder(rows: list[dict[str, Any]], name: str, alias: str) -> str:
@@ -76,9 +77,14 @@ def version_page(request: Request, name: str, version: str, problem: str = "") -
 
 
 def _version_view(
-    request: Request, name: str, version: str, *, status: int = 200, problem: str = "",
+    request: Request,
+    name: str,
+    version: str,
+    *,
+    status: int = 200,
+    problem: str = "",
     alias: str = "champion",
-) -> Response:  # fmt: skip
+) -> Response:
     from llmline.registry.promote import describe, gate_evidence
 
     row = _version(request, name, version)
@@ -87,11 +93,18 @@ def _version_view(
     holders = {a: alias_holder(rows, name, a) for a in {"champion", alias, *row["aliases"]}}
     run_id = row["tags"].get("llmline.run_id", "")
     return render(
-        request, "version.html", status=status, row=row, evidence=evidence,
-        failed=[describe(g) for g in evidence.failed], holders=holders, problem=problem,
-        alias=alias, run_exists=bool(run_id) and (request.app.state.workspace.runs / run_id).is_dir(),
+        request,
+        "version.html",
+        status=status,
+        row=row,
+        evidence=evidence,
+        failed=[describe(g) for g in evidence.failed],
+        holders=holders,
+        problem=problem,
+        alias=alias,
+        run_exists=bool(run_id) and (request.app.state.workspace.runs / run_id).is_dir(),
         siblings=[r for r in rows if r["name"] == name],
-    )  # fmt: skip
+    )
 
 
 @router.post("/registry/{name}/{version}/promote")
@@ -110,11 +123,22 @@ async def promote_version(request: Request, name: str, version: str) -> Response
     failing = evidence.failed or (alias == "champion" and evidence.run_dir is None)
     if failing and not reason:
         problems = "; ".join(describe(g) for g in evidence.failed) or "no run evidence"
-        return _version_view(request, name, version, status=409, alias=alias,
-                             problem=f"a gate failed ({problems}): type the reason for "
-                                     "overriding it; it goes to the audit log")  # fmt: skip
-    promote(request.app.state.workspace, name, version, alias=alias,
-            override=reason if failing else None)  # fmt: skip
+        return _version_view(
+            request,
+            name,
+            version,
+            status=409,
+            alias=alias,
+            problem=f"a gate failed ({problems}): type the reason for "
+            "overriding it; it goes to the audit log",
+        )
+    promote(
+        request.app.state.workspace,
+        name,
+        version,
+        alias=alias,
+        override=reason if failing else None,
+    )
     _forget(request)
     return RedirectResponse(f"/registry/{name}/{version}?moved={alias}", status_code=303)
 
@@ -158,8 +182,16 @@ def audit_page(request: Request, event: str = "", page: int = 1) -> Response:
     pages = max(1, -(-len(entries) // AUDIT_PAGE))
     page = min(max(page, 1), pages)
     shown = entries[(page - 1) * AUDIT_PAGE : page * AUDIT_PAGE]
-    return render(request, "audit.html", verdict=verdict, entries=shown, total=len(entries),
-                  page=page, pages=pages, event=event)  # fmt: skip
+    return render(
+        request,
+        "audit.html",
+        verdict=verdict,
+        entries=shown,
+        total=len(entries),
+        page=page,
+        pages=pages,
+        event=event,
+    )
 
 
 def _audit(request: Request, log: Any) -> tuple[Any, list[dict[str, Any]]]:

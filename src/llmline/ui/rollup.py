@@ -64,21 +64,35 @@ class Agg:
         self.requests += other.requests
         self.errors += other.errors
         self.latency_sum += other.latency_sum
-        for mine, theirs in ((self.latency, other.latency), (self.confidence, other.confidence),
-                             (self.length, other.length)):  # fmt: skip
+        for mine, theirs in (
+            (self.latency, other.latency),
+            (self.confidence, other.confidence),
+            (self.length, other.length),
+        ):
             for i, count in enumerate(theirs):
                 mine[i] += count
         self.labels.update(other.labels)
 
     def dumps(self) -> tuple[str, str, str, str]:
-        return (json.dumps(self.latency), json.dumps(self.confidence), json.dumps(self.length),
-                json.dumps(dict(self.labels), ensure_ascii=False))  # fmt: skip
+        return (
+            json.dumps(self.latency),
+            json.dumps(self.confidence),
+            json.dumps(self.length),
+            json.dumps(dict(self.labels), ensure_ascii=False),
+        )
 
     @classmethod
     def loads(cls, row: tuple[Any, ...]) -> Agg:
         requests, errors, latency_sum, latency, confidence, length, labels = row
-        return cls(requests, errors, latency_sum, json.loads(latency), json.loads(confidence),
-                   json.loads(length), Counter(json.loads(labels)))  # fmt: skip
+        return cls(
+            requests,
+            errors,
+            latency_sum,
+            json.loads(latency),
+            json.loads(confidence),
+            json.loads(length),
+            Counter(json.loads(labels)),
+        )
 
     def latency_quantile(self, q: float) -> float:
         """Upper edge of the histogram bin holding the q-quantile (within 50% by construction)."""
@@ -117,7 +131,9 @@ class Rollup:
             from sqlalchemy import create_engine
 
             sqlite = self.store_url.startswith("sqlite")
-            self._engine = create_engine(self.store_url, connect_args={"timeout": 30} if sqlite else {})
+            self._engine = create_engine(
+                self.store_url, connect_args={"timeout": 30} if sqlite else {}
+            )
         return self._engine
 
     def store_exists(self) -> bool:
@@ -148,17 +164,20 @@ class Rollup:
                 folded = 0
                 while True:
                     rows = conn.execute(
-                        text("SELECT id, ts, model_ref, status, latency_ms, label, confidence, "
-                             "input_chars FROM requests WHERE id > :last ORDER BY id LIMIT :n"),
+                        text(
+                            "SELECT id, ts, model_ref, status, latency_ms, label, confidence, "
+                            "input_chars FROM requests WHERE id > :last ORDER BY id LIMIT :n"
+                        ),
                         {"last": last, "n": CHUNK},
-                    ).fetchall()  # fmt: skip
+                    ).fetchall()
                     if not rows:
                         break
                     self._fold(db, rows)
                     last = int(rows[-1][0])
                     folded += len(rows)
-                    db.execute("INSERT OR REPLACE INTO rollup_state VALUES (?, ?)",
-                               (self.store_url, last))  # fmt: skip
+                    db.execute(
+                        "INSERT OR REPLACE INTO rollup_state VALUES (?, ?)", (self.store_url, last)
+                    )
                     db.commit()
         return folded
 
@@ -173,28 +192,36 @@ class Rollup:
         for (model_ref, bucket), agg in fresh.items():
             old = db.execute(
                 "SELECT requests, errors, latency_sum, latency, confidence, length, labels "
-                "FROM rollup WHERE model_ref=? AND bucket=?", (model_ref, bucket)).fetchone()  # fmt: skip
+                "FROM rollup WHERE model_ref=? AND bucket=?",
+                (model_ref, bucket),
+            ).fetchone()
             if old is not None:
                 merged = Agg.loads(old)
                 merged.merge(agg)
                 agg = merged
-            db.execute("INSERT OR REPLACE INTO rollup VALUES (?,?,?,?,?,?,?,?,?)",
-                       (model_ref, bucket, agg.requests, agg.errors, agg.latency_sum, *agg.dumps()))  # fmt: skip
+            db.execute(
+                "INSERT OR REPLACE INTO rollup VALUES (?,?,?,?,?,?,?,?,?)",
+                (model_ref, bucket, agg.requests, agg.errors, agg.latency_sum, *agg.dumps()),
+            )
 
     def models(self) -> list[dict[str, Any]]:
         with self._connect() as db:
             rows = db.execute(
                 "SELECT model_ref, sum(requests), sum(errors), min(bucket), max(bucket) "
-                "FROM rollup GROUP BY model_ref ORDER BY max(bucket) DESC").fetchall()  # fmt: skip
-        return [{"model_ref": r[0], "requests": r[1], "errors": r[2], "first": r[3], "last": r[4]}
-                for r in rows]  # fmt: skip
+                "FROM rollup GROUP BY model_ref ORDER BY max(bucket) DESC"
+            ).fetchall()
+        return [
+            {"model_ref": r[0], "requests": r[1], "errors": r[2], "first": r[3], "last": r[4]}
+            for r in rows
+        ]
 
     def buckets(self, model_ref: str, since: float = 0.0) -> list[tuple[int, Agg]]:
         with self._connect() as db:
             rows = db.execute(
                 "SELECT bucket, requests, errors, latency_sum, latency, confidence, length, labels "
                 "FROM rollup WHERE model_ref=? AND bucket>=? ORDER BY bucket",
-                (model_ref, int(since))).fetchall()  # fmt: skip
+                (model_ref, int(since)),
+            ).fetchall()
         return [(int(r[0]), Agg.loads(r[1:])) for r in rows]
 
 

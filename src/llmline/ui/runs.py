@@ -40,8 +40,9 @@ def get_run(workspace: Workspace, run_id: str) -> Run:
         raise NotFound(f"{run_id!r} is not a run id", fix="pick a run from the list at /runs")
     run = Run(workspace, run_id)
     if not run.manifest_path.is_file():
-        raise NotFound(f"no run {run_id} in {workspace.runs}",
-                       fix="pick a run from the list at /runs")  # fmt: skip
+        raise NotFound(
+            f"no run {run_id} in {workspace.runs}", fix="pick a run from the list at /runs"
+        )
     return run
 
 
@@ -61,18 +62,25 @@ def runs_page(
     page: int = 1,
 ) -> Response:
     everything = run_index(request).all()
-    kept = filter_runs(everything, recipe=recipe, task=task, status=status, since=since,
-                       until=until)  # fmt: skip
+    kept = filter_runs(
+        everything, recipe=recipe, task=task, status=status, since=since, until=until
+    )
     pages = max(1, -(-len(kept) // PAGE_SIZE))
     page = min(max(page, 1), pages)
     query = {"recipe": recipe, "task": task, "status": status, "since": since, "until": until}
     return render(
-        request, "runs.html",
-        runs=kept[(page - 1) * PAGE_SIZE : page * PAGE_SIZE], total=len(kept), page=page,
-        pages=pages, query=query, qs=urlencode({k: v for k, v in query.items() if v}),
-        recipes=sorted({r.recipe for r in everything}), tasks=sorted({r.task for r in everything}),
+        request,
+        "runs.html",
+        runs=kept[(page - 1) * PAGE_SIZE : page * PAGE_SIZE],
+        total=len(kept),
+        page=page,
+        pages=pages,
+        query=query,
+        qs=urlencode({k: v for k, v in query.items() if v}),
+        recipes=sorted({r.recipe for r in everything}),
+        tasks=sorted({r.task for r in everything}),
         statuses=sorted({r.status for r in everything}),
-    )  # fmt: skip
+    )
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
@@ -84,16 +92,22 @@ def run_page(request: Request, run_id: str) -> Response:
     stages = manifest.get("stages") or {}
     evaluation = read_json(run.eval_dir / "report.json")
     return render(
-        request, "run.html",
-        run=run, manifest=manifest, spec=spec, stages=stages,
+        request,
+        "run.html",
+        run=run,
+        manifest=manifest,
+        spec=spec,
+        stages=stages,
         lineage=lineage(run, manifest, spec, request.app.state.cache),
         data_report=_read_markdown(run.data_dir / "data_report.md"),
         data_json=read_json(run.data_dir / "data_report.json"),
-        evaluation=evaluation, eval_md=_read_markdown(run.eval_dir / "report.md"),
-        confusion=_confusion(evaluation), per_type=_per_type(evaluation),
+        evaluation=evaluation,
+        eval_md=_read_markdown(run.eval_dir / "report.md"),
+        confusion=_confusion(evaluation),
+        per_type=_per_type(evaluation),
         loss_svg=loss_chart(run.dir / "train" / "loss_curve.json"),
         card=_read_markdown(run.dir / "card.md"),
-    )  # fmt: skip
+    )
 
 
 @router.get("/lineage/{sha256}", response_class=HTMLResponse)
@@ -133,8 +147,11 @@ def loss_chart(path: Path) -> str:
     series = {}
     for name, points in curves.items():
         if isinstance(points, list):
-            values = [(float(p["step"]), float(p["loss"])) for p in points
-                      if isinstance(p, dict) and "step" in p and "loss" in p]  # fmt: skip
+            values = [
+                (float(p["step"]), float(p["loss"]))
+                for p in points
+                if isinstance(p, dict) and "step" in p and "loss" in p
+            ]
             if values:
                 series[f"{name} loss"] = values
     return charts.line_chart(series, x_label="step", y_label="loss") if series else ""
@@ -167,8 +184,17 @@ def lineage(
     }
 
 
-_ORDER = ("data", "train", "evaluate", "optimize", "bias", "safety", "monitor-reference", "card",
-          "register")  # fmt: skip
+_ORDER = (
+    "data",
+    "train",
+    "evaluate",
+    "optimize",
+    "bias",
+    "safety",
+    "monitor-reference",
+    "card",
+    "register",
+)
 
 
 def _ordered(stages: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -179,9 +205,15 @@ def _ordered(stages: dict[str, Any]) -> list[tuple[str, Any]]:
 def _input(key: str, raw: str, run: Run, cache: dict[str, Any]) -> dict[str, Any]:
     """Find the input file (paths in a spec are relative to where `llmline run` was started)."""
     path = Path(raw).expanduser()
-    candidates = [path] if path.is_absolute() else [
-        Path.cwd() / path, run.workspace.root.parent / path, run.workspace.root / path,
-    ]  # fmt: skip
+    candidates = (
+        [path]
+        if path.is_absolute()
+        else [
+            Path.cwd() / path,
+            run.workspace.root.parent / path,
+            run.workspace.root / path,
+        ]
+    )
     found = next((c for c in candidates if c.exists()), None)
     if found is None:
         return {"key": key, "path": raw, "sha256": None, "note": "not found from here"}

@@ -50,8 +50,10 @@ class Session:
     scopes: tuple[str, ...]
 
     def allows(self, scope: str) -> bool:
-        return ALL_SCOPES in self.scopes or scope in self.scopes or (
-            scope == CONSOLE_SCOPE and PROMOTE_SCOPE in self.scopes
+        return (
+            ALL_SCOPES in self.scopes
+            or scope in self.scopes
+            or (scope == CONSOLE_SCOPE and PROMOTE_SCOPE in self.scopes)
         )
 
 
@@ -89,9 +91,11 @@ class Guard:
     def login(self, key: str) -> str:
         found = KeyStore.load(self.keys_path).find(key.strip())
         if found is None:
-            raise AccessError("that key is not in the console's key store",
-                              where=str(self.keys_path),
-                              fix="create one with `llmline apikey create NAME --scopes console`")  # fmt: skip
+            raise AccessError(
+                "that key is not in the console's key store",
+                where=str(self.keys_path),
+                fix="create one with `llmline apikey create NAME --scopes console`",
+            )
         if not (found.allows(CONSOLE_SCOPE) or found.allows(PROMOTE_SCOPE)):
             raise AccessError(
                 f"key {found.name!r} has scopes {','.join(found.scopes)}, none for the console",
@@ -104,13 +108,17 @@ class Guard:
 
     def check_csrf(self, session: Session | None, token: str | None) -> None:
         if session is None:
-            raise StaleForm("this form has no session behind it",
-                            fix="reload the page (the console may have restarted) and submit again")  # fmt: skip
+            raise StaleForm(
+                "this form has no session behind it",
+                fix="reload the page (the console may have restarted) and submit again",
+            )
         if not token:
             raise AccessError("the form has no CSRF token", fix="submit it from the console's page")
         if not hmac.compare_digest(token, self.csrf_token(session)):
-            raise StaleForm("the form is stale: its token is from an earlier session",
-                            fix="reload the page and submit again")  # fmt: skip
+            raise StaleForm(
+                "the form is stale: its token is from an earlier session",
+                fix="reload the page and submit again",
+            )
 
 
 async def read_form(request: Request) -> dict[str, str]:
