@@ -175,7 +175,7 @@ def _install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        found = NotFound(f"no page at {request.url.path}", fix="use the links in the menu")
+        found: LlmlineError = NotFound(f"no page at {request.url.path}", fix="use the menu")
         if exc.status_code != 404:
             found = LlmlineError(str(exc.detail))
             found.status = exc.status_code  # type: ignore[attr-defined]

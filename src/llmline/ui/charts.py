@@ -8,7 +8,7 @@ side, a heat-mapped matrix; exact numbers stay in the tables beside them.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2")
 
@@ -20,7 +20,7 @@ def _fmt(value: float) -> str:
 
 
 def line_chart(
-    series: dict[str, Sequence[tuple[float, float]]],
+    series: Mapping[str, Sequence[tuple[float, float]]],
     *,
     width: int = 640,
     height: int = 220,
@@ -71,7 +71,7 @@ def line_chart(
 
 
 def bar_chart(
-    groups: dict[str, Sequence[float]],
+    groups: Mapping[str, Sequence[float]],
     labels: Sequence[str],
     *,
     width: int = 640,
