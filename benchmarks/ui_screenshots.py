@@ -161,6 +161,8 @@ def _label_page(browser: Any, url: str, run_id: str, out: Path) -> list[str]:
     browser.get(f"{url}/labeling/{run_id}")
     browser.find_element(By.NAME, "size").clear()
     browser.find_element(By.NAME, "size").send_keys("10")
+    browser.find_element(By.NAME, "limit").clear()
+    browser.find_element(By.NAME, "limit").send_keys("60")
     browser.find_element(By.ID, "build-batch").click()
     browser.find_element(By.ID, "item-text")
     browser.save_screenshot(str(out / "labeling.png"))

@@ -151,10 +151,10 @@ async def new_batch(request: Request, run_id: str) -> Response:
         items = suspect_items(run)
     else:
         size = _int(form.get("size", "20"), "size", 1, MAX_BATCH)
+        limit = _int(form.get("limit", "500"), "limit", 2, MAX_POOL)
         pool = form.get("pool", "").strip()
-        items = active_items(
-            run, Path(pool) if pool else None, form.get("text_column", "text") or "text", size
-        )
+        column = form.get("text_column", "text") or "text"
+        items = active_items(run, Path(pool) if pool else None, column, size, limit)
     batch = time.strftime("%Y%m%d-%H%M%S") + f"-{kind}"
     write_json_atomic(
         batch_dir(run) / f"{batch}.json",
@@ -199,11 +199,13 @@ def suspect_items(run: Run) -> list[dict[str, Any]]:
     ]
 
 
-def active_items(run: Run, pool: Path | None, column: str, size: int) -> list[dict[str, Any]]:
+def active_items(
+    run: Run, pool: Path | None, column: str, size: int, limit: int = MAX_POOL
+) -> list[dict[str, Any]]:
     """The `size` most useful texts of the pool, each with the model's pre-label."""
     from llmline.data.active import prelabels, select_batch, tfidf_vectors
 
-    texts = _pool_texts(run, pool, column)
+    texts = _pool_texts(run, pool, column)[:limit]  # the model scores every text of the pool
     probs, classes = _probabilities(run, texts)
     chosen = select_batch(probs, tfidf_vectors(texts), size)
     guesses = prelabels(probs, classes)

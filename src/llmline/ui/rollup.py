@@ -130,10 +130,16 @@ class Rollup:
         if self._engine is None:
             from sqlalchemy import create_engine
 
-            sqlite = self.store_url.startswith("sqlite")
-            self._engine = create_engine(
-                self.store_url, connect_args={"timeout": 30} if sqlite else {}
-            )
+            # A SQLite file is opened afresh each time: the service moves a corrupt store aside
+            # and starts a new file, which a pooled connection would never see.
+            if self.store_url.startswith("sqlite"):
+                from sqlalchemy.pool import NullPool
+
+                self._engine = create_engine(
+                    self.store_url, connect_args={"timeout": 30}, poolclass=NullPool
+                )
+            else:
+                self._engine = create_engine(self.store_url)
         return self._engine
 
     def store_exists(self) -> bool:
