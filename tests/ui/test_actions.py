@@ -182,3 +182,25 @@ def test_login_redirect_stays_on_the_console(console_ws: Path) -> None:
         follow_redirects=False,
     )
     assert response.headers["location"] == "/"
+
+
+def test_cleanlab_suspects_become_a_review_batch(client: TestClient, console_ws: Path) -> None:
+    import json
+
+    run_id = _run_with_model(console_ws)
+    report_path = console_ws / "runs" / run_id / "data" / "data_report.json"
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    report["label_issues"] = [
+        {"row": 7, "text": "房间很脏 call 13812345678", "given": "pos", "suggested": "neg",
+         "quality": 0.03},
+        {"row": 9, "text": "great value", "given": "neg", "suggested": "pos", "quality": 0.08},
+    ]  # fmt: skip
+    report_path.write_text(json.dumps(report), encoding="utf-8")
+    page = client.get(f"/labeling/{run_id}").text
+    assert "Label-error suspects" in page and "13812345678" not in page
+    built = client.post(
+        f"/labeling/{run_id}/batch", data={"csrf": csrf_of(page), "kind": "suspects"}
+    )
+    assert built.status_code == 200
+    assert 'id="prelabel">neg<' in built.text and "given label <b>pos</b>" in built.text
+    assert "13812345678" not in built.text
