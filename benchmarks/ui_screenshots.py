@@ -108,6 +108,7 @@ def main() -> None:
     parser.add_argument("--workspace", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=Path("docs/console"))
     parser.add_argument("--service", default=None, help="a service for the assistant page")
+    parser.add_argument("--only", default="", help="comma-separated shots (e.g. labeling,explain)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -126,6 +127,8 @@ def main() -> None:
         app = create_app(UiConfig(workspace=root, service_url=args.service))
         with served(app) as url:
             browser = start_browser()
+            # a model's first load or a batch's scoring can take minutes on shared cores
+            browser.command_executor._client_config.timeout = 900
             try:
                 pages = {
                     "runs": "/runs",
@@ -139,9 +142,17 @@ def main() -> None:
                     "finance": "/finance",
                     "playground": "/playground",
                 }
-                written = shoot(url, args.out, pages, browser)
-                written += _label_page(browser, url, classified.run_id, args.out)
-                written += _explain_page(browser, url, args.out)
+                only = {s for s in args.only.split(",") if s}
+                written = shoot(
+                    url,
+                    args.out,
+                    {k: v for k, v in pages.items() if not only or k in only},
+                    browser,
+                )
+                if not only or "labeling" in only:
+                    written += _label_page(browser, url, classified.run_id, args.out)
+                if not only or "explain" in only:
+                    written += _explain_page(browser, url, args.out)
             finally:
                 browser.quit()
     print("\n".join(f"![{n}](docs/console/{n})" for n in written))
