@@ -192,7 +192,7 @@ def _explain_page(browser: Any, url: str, out: Path) -> list[str]:
     ]
     pick = next((o for o in options if re.search(r"models:/chnsenticorp/", o)), options[0])
     Select(browser.find_element(By.NAME, "model")).select_by_value(pick)
-    Select(browser.find_element(By.NAME, "action")).select_by_value("explain")
+    Select(browser.find_element(By.NAME, "action")).select_by_visible_text("explain")
     browser.find_element(By.NAME, "text").send_keys(
         "房间很干净，服务也很好，就是早餐太贵了，电话 13812345678"
     )
