@@ -21,6 +21,9 @@ from llmline.lineage import write_json_atomic
 
 KEY_PREFIX = "llk_"
 ALL_SCOPES = "*"
+# Scopes of the web console (`llmline ui`): it reads with `console`, moves aliases with `promote`.
+CONSOLE_SCOPE = "console"
+PROMOTE_SCOPE = "promote"
 
 
 def hash_key(key: str) -> str:

@@ -1,0 +1,1 @@
+"""The web console (`llmline ui`): runs, lineage, registry, monitoring, labeling, playgrounds."""
