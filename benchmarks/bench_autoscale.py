@@ -16,6 +16,7 @@ import asyncio
 import csv
 import json
 import socket
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,33 @@ async def load_step(args: argparse.Namespace, url: str, body: Any) -> dict[str, 
     }
 
 
+def write_results(result: dict[str, Any], command: str) -> None:
+    """The trace as a table in RESULTS.md, between this benchmark's markers."""
+    results = Path(__file__).resolve().parent / "RESULTS.md"
+    start, end = "<!-- bench_autoscale:start -->", "<!-- bench_autoscale:end -->"
+    lo, hi = result["load_window_s"]
+    rows = [f"| {r['t_s']} | {'load' if lo <= r['t_s'] <= hi else 'idle'} | "
+            f"{r.get('RUNNING', 0)} | {r.get('STARTING', 0)} | {r.get('STOPPING', 0)} | "
+            f"{r['answered']} |" for r in result["trace"]]  # fmt: skip
+    failed = sum(v for k, v in result["requests"].items() if k != "ok")
+    section = "\n".join([
+        start, "### Elastic serving: autoscaling trace on Ray Serve (bench_autoscale.py)", "",
+        f"Machine: the 2-core CPU, shared; {result['date']} UTC. Command: `{command}`. Model "
+        f"`{result['model']}` on `{result['route']}`, {result['clients']} clients during "
+        f"{lo}-{hi} s; settings {json.dumps(result['settings'])}. Requests: "
+        f"{result['requests']} ({failed} failed).", "",
+        "| t (s) | phase | RUNNING | STARTING | STOPPING | answered so far |",
+        "|---|---|---|---|---|---|", *rows, "", end,
+    ])  # fmt: skip
+    text = results.read_text(encoding="utf-8")
+    if start in text:
+        before, rest = text.split(start, 1)
+        text = before + section + rest.split(end, 1)[1]
+    else:
+        text = text.replace("### Drift scenario", f"{section}\n\n### Drift scenario", 1)
+    results.write_text(text, encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="packaged:minilm")
@@ -122,6 +150,7 @@ def main() -> None:
     result |= {"model": args.model, "route": args.route, "clients": args.clients,
                "settings": settings, "date": time.strftime("%Y-%m-%d %H:%M")}  # fmt: skip
     args.out.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    write_results(result, " ".join(sys.argv))
     peak = max(r.get("RUNNING", 0) for r in result["trace"])
     print(f"requests: {result['requests']}; peak RUNNING replicas {peak}; "
           f"last {result['trace'][-1]}")  # fmt: skip

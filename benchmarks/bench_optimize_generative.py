@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -53,6 +54,7 @@ def main() -> None:
         type=Path,
         default=Path(__file__).resolve().parents[2] / "shared/datasets/banking77",
     )
+    parser.add_argument("--validation", type=Path, default=None, help="default: the recipe's")
     parser.add_argument("--rows", type=int, default=200)
     parser.add_argument("--methods", nargs="+", default=METHODS)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/optimize_generative.json"))
@@ -65,7 +67,7 @@ def main() -> None:
     from llmline.workspace import Workspace
 
     workspace = Workspace.resolve(args.workspace)
-    validation = validation_split(workspace.root, args.data_dir)
+    validation = args.validation or validation_split(workspace.root, args.data_dir)
     model_dir = (
         tuned_model(workspace.root)
         if args.model == "tuned"
@@ -85,7 +87,34 @@ def main() -> None:
         "baseline": result.baseline, "variants": result.variants,
     }  # fmt: skip
     args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
-    print((workspace.root / "optimize" / "generative" / "report.md").read_text())
+    table = (workspace.root / "optimize" / "generative" / "report.md").read_text()
+    print(table)
+    write_results(report, table.split("\n", 2)[2], " ".join(sys.argv))
+
+
+def write_results(report: dict, table: str, command: str) -> None:
+    """This benchmark's section of RESULTS.md, between its markers (added before the drift
+    scenario the first time)."""
+    results = Path(__file__).resolve().parent / "RESULTS.md"
+    start, end = (
+        "<!-- bench_optimize_generative:start -->",
+        "<!-- bench_optimize_generative:end -->",
+    )
+    section = "\n".join([
+        start, "### Compressing a chat model (bench_optimize_generative.py)", "",
+        f"Machine: {report['machine']}; {report['date']}, {report['seconds']} s. Command: "
+        f"`{command}`. Model `{report['model']}`, {report['rows']} validation conversations "
+        f"of `{report['validation']}`; tokens/s: greedy, 8 fixed prompts x 32 forced tokens, "
+        "batch 1, one torch thread (the service's setting on 2 cores); peak RSS of the fresh "
+        "measuring process.", "", table.strip(), "", end,
+    ])  # fmt: skip
+    text = results.read_text(encoding="utf-8")
+    if start in text:
+        before, rest = text.split(start, 1)
+        text = before + section + rest.split(end, 1)[1]
+    else:
+        text = text.replace("### Drift scenario", f"{section}\n\n### Drift scenario", 1)
+    results.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

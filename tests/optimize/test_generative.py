@@ -140,3 +140,26 @@ def test_optimize_a_chat_model_measures_gates_registers_and_serves(
         )
         assert reply.status_code == 200, reply.text
         assert reply.json()["usage"]["completion_tokens"] <= 5
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_packaged_smollm2_as_q8_0_gguf_still_answers_and_carries_its_tokenizer(
+    tmp_path: Path,
+) -> None:
+    import gguf
+
+    from llmline.models.generator import load_generator
+    from llmline.models.resolve import resolve_model
+    from llmline.optimize.gguf_export import export_gguf
+    from llmline.workspace import Workspace
+
+    source = resolve_model("packaged:smollm2", Workspace.resolve(tmp_path / "ws"))
+    out = export_gguf(source, tmp_path / "q8", qtype="Q8_0")
+    reader = gguf.GGUFReader(out / "model.gguf")
+    assert reader.fields["tokenizer.ggml.model"].contents() == "gpt2"
+    generator = load_generator(out)
+    assert len(reader.fields["tokenizer.ggml.tokens"].data) == len(generator.tokenizer)
+    prompt = generator.chat_prompt([{"role": "user", "content": "What is the capital of France?"}])
+    assert "Paris" in generator.generate([prompt], max_new_tokens=12)[0].text
