@@ -77,7 +77,9 @@ async def load_step(args: argparse.Namespace, url: str, body: Any) -> dict[str, 
     deadline = time.time() + args.idle_s
     while time.time() < deadline:
         await asyncio.sleep(2)
-        if replica_counts().get("RUNNING", 0) <= args.min_replicas and time.time() - stop > 10:
+        counts = replica_counts()
+        settled = not counts.get("STARTING") and not counts.get("STOPPING")
+        if settled and counts.get("RUNNING", 0) <= args.min_replicas and time.time() - stop > 10:
             await asyncio.sleep(4)
             break
     done["flag"] = True
@@ -137,6 +139,10 @@ def main() -> None:
     settings = {"engine": "ray", "min_replicas": args.min_replicas, "monitor": False,
                 "max_replicas": args.max_replicas, "target_ongoing_requests": 2,
                 "replica_cpus": 0.5, "downscale_delay_s": 20, "reload_interval_s": 0}  # fmt: skip
+    from llmline.models.resolve import resolve_model
+    from llmline.workspace import Workspace
+
+    resolve_model(args.model, Workspace.resolve(Path(args.workspace)))  # convert once, here
     port = free_port()
     t0 = time.time()
     deploy(ServeOptions(args.model, args.workspace, settings), host="127.0.0.1", port=port)

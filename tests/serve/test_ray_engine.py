@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from pathlib import Path
@@ -63,7 +64,7 @@ def test_local_ray_serve_answers_classify_with_one_replica(
                 "replica_cpus": 0.5, "reload_interval_s": 0}  # fmt: skip
     port = _free_port()
     try:
-        ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR")
+        ray.init(num_cpus=1, include_dashboard=False, logging_level=logging.ERROR)
     except Exception as exc:  # a sandbox without shared memory or sockets for Ray's daemons
         pytest.skip(f"local Ray cannot start here: {exc}")
     try:

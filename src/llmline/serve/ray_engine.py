@@ -10,6 +10,7 @@ it, the deployment goes to that cluster (on Kubernetes, a KubeRay RayCluster or 
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Any
@@ -42,12 +43,12 @@ def start_ray(settings: Any) -> None:
         return
     address = os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, logging_level="WARNING")
+        ray.init(address=address, logging_level=logging.WARNING)
         return
     # Replicas reserve replica_cpus each; a local Ray gets at least that many logical CPUs
     # so max_replicas can be placed even where that is more than the physical cores.
     cpus = max(float(os.cpu_count() or 1), settings.max_replicas * settings.replica_cpus)
-    ray.init(num_cpus=int(cpus + 0.999), include_dashboard=False, logging_level="WARNING")
+    ray.init(num_cpus=int(cpus + 0.999), include_dashboard=False, logging_level=logging.WARNING)
 
 
 def service_application(options: ServeOptions) -> Any:
