@@ -78,8 +78,9 @@ def _write_config(writer: Any, config: Any, quant: Any) -> None:
 
 def _rope_theta(config: Any) -> float:
     """transformers 5 keeps rope_theta in rope_parameters; 4.x had it on the config."""
-    params = getattr(config, "rope_parameters", None) or {}
-    return float(params.get("rope_theta") or getattr(config, "rope_theta", 10000.0))
+    params: dict[str, Any] = getattr(config, "rope_parameters", None) or {}
+    theta: Any = params.get("rope_theta") or getattr(config, "rope_theta", None) or 10000.0
+    return float(theta)
 
 
 def _tensors(model: Any, quant: Any) -> list[tuple[str, Any, Any]]:
