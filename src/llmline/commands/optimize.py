@@ -1,4 +1,5 @@
-"""`llmline optimize`: quantized, ONNX, pruned and distilled variants of a model, gated."""
+"""`llmline optimize`: quantized, ONNX, pruned and distilled variants of a classifier, int8 and
+GGUF variants of a chat model, gated."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ def register(verbs: Any) -> None:
         action="append",
         required=True,
         dest="methods",
-        help="onnx-int8, onnx-fp32, dynamic-int8, magnitude-prune, head-prune, "
-        "neuron-prune or distill (repeat for several)",
+        help="classifiers: onnx-int8, onnx-fp32, dynamic-int8, magnitude-prune, head-prune, "
+        "neuron-prune or distill; chat models: dynamic-int8, gguf-q8_0 or gguf-f16 (repeat "
+        "for several)",
     )
     optimize.add_argument(
         "--config",
@@ -86,7 +88,8 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     if validation is None or not validation.exists():
         raise DataError(
             f"no validation split found for {args.model}",
-            fix="pass --validation FILE.parquet (text,label columns)",
+            fix="pass --validation FILE.parquet (text,label columns; a chat model's run "
+            "snapshot with a messages column)",
         )
     train = args.train or (data / "train.parquet" if data else None)
     out = args.out or workspace.root / "optimize" / model_dir.name

@@ -23,6 +23,12 @@ _FLAGS = {
     "api_keys": Path,
     "reload_interval_s": float,
     "request_audit": Path,
+    "engine": str,
+    "min_replicas": int,
+    "max_replicas": int,
+    "target_ongoing_requests": float,
+    "replica_cpus": float,
+    "downscale_delay_s": float,
 }
 
 
@@ -98,10 +104,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=spec.workers,
         backend=spec.backend,
+        engine=spec.engine,
+    )
+    scale = (
+        f"{spec.min_replicas}-{spec.max_replicas} Ray Serve replica(s)"
+        if spec.engine == "ray"
+        else f"{spec.workers} worker(s)"
     )
     console.print(
         f"[bold]serve[/]: {args.model} on http://{args.host}:{args.port} with "
-        f"{spec.workers} worker(s), batches of {spec.max_batch_size} (docs at /docs)"
+        f"{scale}, batches of {spec.max_batch_size} (docs at /docs)"
     )
     serve_forever(options, host=args.host, port=args.port)
     return 0

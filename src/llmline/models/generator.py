@@ -152,10 +152,26 @@ def load_generator(directory: Path) -> Generator:
     # A causal LM saved without llmline_model.json (a plain HF directory) is a chat model.
     plain = ModelMeta(labels=[], pooling="none", normalize=False, task="causal_lm")
     meta = ModelMeta.load(directory) if (directory / MODEL_META).exists() else plain
-    model = load_body(directory, AutoModelForCausalLM)
+    gguf_file = meta.extra.get("gguf_file")  # a GGUF variant (llmline optimize --method gguf-*)
+    if gguf_file:
+        model = _load_gguf(directory, str(gguf_file))
+    else:
+        model = load_body(directory, AutoModelForCausalLM)
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(directory)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     settings = GenerationSpec.model_validate(meta.extra.get("generation", {}))
     return Generator(model, tokenizer, meta, settings)
+
+
+def _load_gguf(directory: Path, gguf_file: str) -> Any:
+    """Dequantised to fp32 by transformers; config.json beside the file keeps what GGUF
+    metadata does not carry (tied embeddings, token ids, rope scaling)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(directory)
+    return AutoModelForCausalLM.from_pretrained(
+        directory, gguf_file=gguf_file, config=config, dtype=torch.float32
+    )

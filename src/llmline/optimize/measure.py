@@ -39,7 +39,9 @@ class Measurement:
 
 def size_on_disk_mb(directory: Path) -> float:
     """Weights only (tokenizer files are the same for every variant)."""
-    weights = [p for p in directory.rglob("*") if p.suffix in (".safetensors", ".onnx", ".bin")]
+    weights = [
+        p for p in directory.rglob("*") if p.suffix in (".safetensors", ".onnx", ".bin", ".gguf")
+    ]
     return sum(p.stat().st_size for p in weights) / 1e6
 
 
@@ -109,9 +111,17 @@ def measure_directory(
 
 
 def measure_in_fresh_process(
-    name: str, directory: Path, validation: Path, repeats: int, *, backend: str = "auto"
+    name: str,
+    directory: Path,
+    validation: Path,
+    repeats: int,
+    *,
+    backend: str = "auto",
+    kind: str = "classification",
+    rows: int | None = None,
 ) -> dict[str, Any]:
-    """`measure_directory` in a new Python process, so every model is timed in the same state."""
+    """`measure_directory` (or, for kind causal_lm, the generative measurement) in a new
+    Python process, so every model is timed in the same state."""
     import subprocess
     import sys
     import tempfile
@@ -125,11 +135,14 @@ def measure_in_fresh_process(
         "validation": str(validation),
         "repeats": repeats,
         "backend": backend,
+        "kind": kind,
+        "rows": rows,
     }
     with tempfile.TemporaryDirectory(prefix="llmline-measure-") as scratch:
         result = Path(scratch) / "measurement.json"
         command = [sys.executable, "-m", __name__, json.dumps(job), str(result)]
-        with console.status(f"measuring {name} (size, latency, accuracy) in a fresh process"):
+        what = "tokens/s, memory, quality" if kind == "causal_lm" else "size, latency, accuracy"
+        with console.status(f"measuring {name} ({what}) in a fresh process"):
             done = subprocess.run(
                 command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
             )
@@ -145,6 +158,14 @@ def measure_in_fresh_process(
 
 def _main(argv: list[str]) -> None:
     job = json.loads(argv[0])
+    if job.get("kind") == "causal_lm":
+        from llmline.optimize.measure_generative import measure_generative_directory
+
+        row = measure_generative_directory(
+            job["name"], Path(job["directory"]), Path(job["validation"]), job["rows"]
+        )
+        Path(argv[1]).write_text(json.dumps(row), encoding="utf-8")
+        return
     row = measure_directory(
         job["name"],
         Path(job["directory"]),

@@ -3,6 +3,8 @@
 `optimize_model` is what `llmline optimize` and the chain's `optimize:` block both call. The
 gate rejects a variant whose validation accuracy is more than `max_accuracy_drop` below the
 original's; only variants that pass are registered (as `<model>-<method>`, alias `candidate`).
+A causal LM goes through its own method table and measurement (optimize.generative): tokens/s,
+peak memory, perplexity and exact match, gated on exact match and perplexity.
 """
 
 from __future__ import annotations
@@ -40,8 +42,13 @@ def optimize_model(
     register_as: str | None = None,
 ) -> OptimizeResult:
     """Run each method into out_root/<method>/, measure, gate and (optionally) register."""
+    from llmline.optimize.generative import is_causal_lm
     from llmline.optimize.measure import measure_in_fresh_process
 
+    if is_causal_lm(inputs.model_dir):
+        return optimize_causal_lm(
+            inputs, methods, out_root, workspace=workspace, register_as=register_as
+        )
     registry = load_methods()
     chosen = [(m, registry.get(m, key="optimize.methods")) for m in methods]  # typos fail early
     repeats = inputs.spec.latency_repeats
@@ -61,6 +68,48 @@ def optimize_model(
         result.variants.append(row)
         _summary(row, base)
     write_report(result, out_root)
+    return result
+
+
+def optimize_causal_lm(
+    inputs: OptimizeInputs,
+    methods: list[str],
+    out_root: Path,
+    *,
+    workspace: Workspace | None = None,
+    register_as: str | None = None,
+) -> OptimizeResult:
+    """The same loop for a chat model: its methods, its measurement, its quality gate."""
+    from llmline.optimize import generative
+    from llmline.optimize.measure import measure_in_fresh_process
+
+    table = generative.CAUSAL_LM_METHODS
+    chosen = [(m, table.get(m, key="optimize.methods")) for m in methods]
+    rows = inputs.spec.generation_rows
+
+    def measured(name: str, directory: Path) -> dict[str, Any]:
+        return measure_in_fresh_process(
+            name, directory, inputs.validation, 0, kind="causal_lm", rows=rows
+        )
+
+    base = measured("original (torch fp32)", inputs.model_dir)
+    result = OptimizeResult(baseline=base)
+    for name, method in chosen:
+        directory = out_root / name
+        shutil.rmtree(directory, ignore_errors=True)
+        method(inputs, directory)
+        row = measured(name, directory)
+        row["gate"] = generative.gate(name, base, row, inputs.spec)
+        row["path"] = str(directory)
+        if register_as and workspace is not None and row["gate"]["passed"]:
+            row["registered"] = _register(
+                workspace, register_as, name, directory, row, inputs, task="causal_lm"
+            )
+        result.variants.append(row)
+        console.print(generative.summary_line(row, base))
+    write_json_atomic(out_root / "report.json", {"baseline": base, "variants": result.variants})
+    table_md = generative.report_table(base, result.variants)
+    write_text_atomic(out_root / "report.md", "# Optimization report (causal LM)\n\n" + table_md)
     return result
 
 
@@ -92,6 +141,8 @@ def _register(
     directory: Path,
     row: dict[str, Any],
     inputs: OptimizeInputs,
+    *,
+    task: str = "classification",
 ) -> str:
     from llmline.registry.store import register_version, set_alias
 
@@ -102,7 +153,7 @@ def _register(
         "llmline.optimize_method": method,
         "llmline.model_sha256": sha256_path(directory),
         "llmline.gates": "passed",
-        "llmline.task": "classification",
+        "llmline.task": task,
     }
     version = register_version(
         workspace,
@@ -119,7 +170,7 @@ def _register(
         name=name,
         version=version.version,
         method=method,
-        accuracy_delta=row["accuracy_delta"],
+        **{k: row[k] for k in ("accuracy_delta", "exact_match_delta") if k in row},
     )
     return f"models:/{name}/{version.version}"
 
@@ -167,9 +218,8 @@ def _stage(ctx: Context) -> StageOutput:
         register_as=spec.model_name,
     )
     # Variant gates are reported, not inherited: a rejected variant must not block the model.
-    summary = [
-        {k: v[k] for k in ("name", "accuracy_delta", "speedup_b1", "gate")} for v in result.variants
-    ]
+    keys = ("name", "accuracy_delta", "exact_match_delta", "speedup_b1", "speedup", "gate")
+    summary = [{k: v[k] for k in keys if k in v} for v in result.variants]
     return StageOutput(paths={"report": out_root / "report.json"}, result={"variants": summary})
 
 

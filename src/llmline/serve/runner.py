@@ -226,10 +226,16 @@ def _start_alerts(state: Any, monitor: MonitorSpec, workspace: Workspace, model_
 
 
 def serve_forever(options: ServeOptions, *, host: str, port: int) -> None:
-    """One process, or `workers` processes sharing the port (uvicorn's supervisor)."""
+    """One process, or `workers` processes sharing the port (uvicorn's supervisor), or
+    autoscaled replicas on Ray Serve (engine ray)."""
+    settings = options.serve_spec
+    if settings.engine == "ray":
+        from llmline.serve.ray_engine import serve_on_ray
+
+        serve_on_ray(options, host=host, port=port)
+        return
     import uvicorn
 
-    settings = options.serve_spec
     common: dict[str, Any] = {
         "host": host,
         "port": port,

@@ -66,6 +66,18 @@ class OptimizeSpec(StrictModel):
     distill_epochs: float = Field(1.0, gt=0, description="Distillation epochs on train split.")
     distill_temperature: float = Field(2.0, gt=0, description="Softmax temperature of KD.")
     latency_repeats: int = Field(30, ge=5, description="Timed calls per batch size.")
+    max_perplexity_increase: float = Field(
+        0.05,
+        ge=0,
+        description="Gate for causal LMs, beside max_accuracy_drop on exact match: a variant's "
+        "answer perplexity may be at most this share above the original's (0.05 = 5 %).",
+    )
+    generation_rows: int | None = Field(
+        200,
+        ge=1,
+        description="Causal LMs: validation conversations scored (exact match, perplexity) per "
+        "variant, the first N; null scores them all.",
+    )
 
     @model_validator(mode="after")
     def _one_head_count(self) -> OptimizeSpec:

@@ -63,6 +63,25 @@ class ServeSpec(StrictModel):
         "share of the cores for ONNX Runtime, one fewer (at least 1) for PyTorch.",
     )
     graceful_timeout_s: float = Field(30.0, ge=0, description="Wait for in-flight requests.")
+    engine: Literal["uvicorn", "ray"] = Field(
+        "uvicorn",
+        description="'uvicorn': `workers` processes on this machine; 'ray': the same app on Ray "
+        "Serve with autoscaling replicas (local Ray, or the cluster at $RAY_ADDRESS).",
+    )
+    min_replicas: int = Field(1, ge=0, description="engine ray: replicas kept when idle.")
+    max_replicas: int = Field(2, ge=1, description="engine ray: replicas added under load at most.")
+    target_ongoing_requests: float = Field(
+        2.0,
+        gt=0,
+        description="engine ray: in-flight requests per replica the autoscaler aims for; more "
+        "adds replicas, fewer removes them.",
+    )
+    replica_cpus: float = Field(
+        0.5, gt=0, description="engine ray: CPUs Ray reserves for each replica."
+    )
+    downscale_delay_s: float = Field(
+        30.0, ge=0, description="engine ray: how long load must stay low before a replica goes."
+    )
     monitor: bool = Field(True, description="Log every request to the monitoring store.")
     safety: SafetySpec | None = Field(
         None,
