@@ -143,6 +143,13 @@ def e5_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     return Workspace.resolve(tmp_path_factory.mktemp("e5ws"))
 
 
+@pytest.fixture(scope="session")
+def smollm2_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """One workspace for every test on the real packaged:smollm2, so it converts once."""
+    pytest.importorskip("gguf")
+    return Workspace.resolve(tmp_path_factory.mktemp("smollm2ws"))
+
+
 def run_spec(tmp_path: Path, workspace: Workspace, raw: dict[str, Any]) -> Any:
     """Write raw as tmp_path/spec.yaml and run the whole chain on it."""
     import yaml

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+
+from llmline.workspace import Workspace
 
 pytest.importorskip("gguf")
 
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_smollm2_converts_once_and_answers(tmp_path: Path) -> None:
+def test_smollm2_converts_once_and_answers(smollm2_workspace: Workspace) -> None:
     from llmline.models.generator import Generator
     from llmline.models.meta import ModelMeta
     from llmline.models.packaged import recorded_sha256
     from llmline.models.resolve import resolve_model
     from llmline.models.smollm2 import DIST, GGUF_NAME
     from llmline.tasks.causal_lm import load_causal_lm
-    from llmline.workspace import Workspace
 
-    workspace = Workspace.resolve(tmp_path / "ws")
+    workspace = smollm2_workspace
     directory = resolve_model("packaged:smollm2", workspace)
     assert directory == workspace.cache / "smollm2-135m-instruct"
     assert (directory / "model.safetensors").stat().st_size > 400_000_000

@@ -10,6 +10,7 @@ import pytest
 from llmline.errors import SpecError
 from llmline.optimize.generative import gate
 from llmline.spec import OptimizeSpec
+from llmline.workspace import Workspace
 from tests.models.conftest import build_tiny_llama
 
 pytest.importorskip("gguf")
@@ -146,16 +147,15 @@ def test_optimize_a_chat_model_measures_gates_registers_and_serves(
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_packaged_smollm2_as_q8_0_gguf_still_answers_and_carries_its_tokenizer(
-    tmp_path: Path,
+    tmp_path: Path, smollm2_workspace: Workspace
 ) -> None:
     import gguf
 
     from llmline.models.generator import load_generator
     from llmline.models.resolve import resolve_model
     from llmline.optimize.gguf_export import export_gguf
-    from llmline.workspace import Workspace
 
-    source = resolve_model("packaged:smollm2", Workspace.resolve(tmp_path / "ws"))
+    source = resolve_model("packaged:smollm2", smollm2_workspace)
     out = export_gguf(source, tmp_path / "q8", qtype="Q8_0")
     reader = gguf.GGUFReader(out / "model.gguf")
     assert reader.fields["tokenizer.ggml.model"].contents() == "gpt2"

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+
+from llmline.workspace import Workspace
 
 pytest.importorskip("gguf")
 
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_packaged_smollm2_serves_chat_directly(tmp_path: Path) -> None:
+def test_packaged_smollm2_serves_chat_directly(smollm2_workspace: Workspace) -> None:
     from llmline.serve.runner import ServeOptions, build_app
 
-    app = build_app(ServeOptions("packaged:smollm2", str(tmp_path / "ws"), {"monitor": False}))
+    app = build_app(
+        ServeOptions("packaged:smollm2", str(smollm2_workspace.root), {"monitor": False})
+    )
     client = TestClient(app)
     question = {"messages": [{"role": "user", "content": "What is the capital of France?"}]}
     reply = client.post("/v1/chat/completions", json={**question, "max_tokens": 12})
