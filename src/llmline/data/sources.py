@@ -31,7 +31,8 @@ from llmline.variants import Registry
 Reader = Callable[[SourceSpec], Iterator[dict[str, Any]]]
 SOURCES: Registry[Reader] = Registry("data format")
 # Modules whose readers register themselves; imported on first use to keep the CLI light.
-READER_MODULES = ("llmline.data.documents", "llmline.data.labelstudio")
+# llmline.watch.corpora: the finance sentiment corpora (phrasebank, finfe, fiqa) as published.
+READER_MODULES = ("llmline.data.documents", "llmline.data.labelstudio", "llmline.watch.corpora")
 # A reader yields {ERROR_KEY: message, "reason": code, "where": ...} for a record it cannot
 # read; read_records rejects and counts it (or aborts when strict), so one bad row never stops
 # a long job silently. Rows may carry LINE_KEY (their line, or first and last line) and
