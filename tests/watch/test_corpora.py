@@ -136,3 +136,26 @@ def test_the_shared_corpora_read_whole(shared_datasets: Path) -> None:
         rows, tally = read(shared_datasets / name, fmt, strict=True)
         counts[fmt] = (len(rows), sum(tally.rejected.values()))
     assert counts == {"phrasebank": (3876, 0), "finfe": (16157, 0), "fiqa": (675, 0)}
+
+
+def test_a_fresh_process_knows_the_formats_for_evaluate(tmp_path: Path) -> None:
+    """`--format phrasebank` is checked before anything has read a file (and so before the
+    modules that register formats were imported): a fresh interpreter must still know it."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "test.txt"
+    path.write_text("Sales fell .@negative\n", encoding="utf-8")
+    code = (
+        "import sys; from pathlib import Path; from llmline.evaluate.files import source_spec;"
+        "from llmline.tasks import ReadOptions;"
+        "print(source_spec(Path(sys.argv[1]), ReadOptions(format='phrasebank')).format)"
+    )
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "phrasebank"

@@ -56,6 +56,14 @@ _BY_SUFFIX = {
 }
 
 
+def load_readers() -> None:
+    """Import the modules whose readers register themselves (once; cheap after that)."""
+    import importlib
+
+    for module in READER_MODULES:
+        importlib.import_module(module)
+
+
 def infer_format(path: Path) -> str:
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] in _COMPRESSION:
@@ -252,10 +260,7 @@ def read_records(
     count, and the source is rejected only when more than `max_bad_fraction` of rows are bad.
     `tally`, when given, accounts for every record (see ReadTally).
     """
-    import importlib
-
-    for module in READER_MODULES:
-        importlib.import_module(module)
+    load_readers()
     fmt = source.format if source.format != "auto" else infer_format(source.path)
     reader = SOURCES.get(fmt, key=f"{key}.format")
     tally = tally or ReadTally(key, str(source.path))

@@ -131,8 +131,8 @@ def _fiqa_row(post_id: str, sentence: str, info: Any) -> dict[str, Any] | None:
     if not isinstance(info, dict) or not str(info.get("target") or "").strip():
         return None
     try:
-        score = float(info.get("sentiment_score"))
-    except (TypeError, ValueError):
+        score = float(str(info.get("sentiment_score")))
+    except ValueError:
         return None
     if not -1.0 <= score <= 1.0:
         return None
