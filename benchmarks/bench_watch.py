@@ -6,9 +6,12 @@ timestamps drawn per entity (Poisson arrivals, busier by day than by night, each
 rate and its own usual negative share). After a calm week, negative surges are injected: for
 three hours one entity's posts are `surge_factor` x as often negative (at most 90 %) and three
 times as many; a quiet day follows. Every post goes through the real stream (fold, redact,
-language, link, judge, store, detect); the judge is a stand-in that returns each sentence's
-gold label, with a given share flipped to another label at random, so it errs like a real
-classifier would.
+language, link, judge, store, detect). The judge is either a stand-in that returns each
+sentence's gold label with a given share flipped to another label at random (`--judge oracle`,
+so it errs like a real classifier would), or the trained sentiment models (`--judge model`,
+by default the ONNX int8 variants `llmline optimize` registered), whose agreement with the gold
+labels on the stream is reported beside the detection scores. Most sentences of the streams
+are in the models' training splits, so that agreement is above the models' validation accuracy.
 
 The same judged links are then replayed through two baselines:
 - fixed threshold: window negative share >= 0.5 with >= 10 posts (a typical dashboard rule);
@@ -19,6 +22,7 @@ its end; anything else is a false alert. Delay is from surge start to the alert,
 minutes and in posts about the entity.
 
     .venv/bin/python benchmarks/bench_watch.py --lang en --lang zh
+    .venv/bin/python benchmarks/bench_watch.py --judge model --workspace WS   # trained models
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ T0 = 1_764_460_800.0  # 2025-11-30 00:00 UTC
 ENTITIES = {
     # name, aliases, posts per hour (daytime), usual negative share
     "en": [("Apple", "AAPL|Apple Inc.", 6, 0.12), ("Tesla", "TSLA", 4, 0.20),
-           ("Boeing", "BA", 3, 0.15), ("Nokia", "NOK", 2, 0.10)],
+           ("Boeing", "$BA", 3, 0.15), ("Nokia", "$NOK", 2, 0.10)],
     "zh": [("贵州茅台", "茅台|600519.SH", 24, 0.25), ("宁德时代", "300750.SZ", 14, 0.30),
            ("比亚迪", "002594.SZ", 9, 0.20), ("中国平安", "601318.SH", 6, 0.28),
            ("招商银行", "600036.SH", 4, 0.22), ("腾讯控股", "腾讯|0700.HK", 3, 0.30)],
@@ -152,6 +156,51 @@ class NoisyOracle:
         return out
 
 
+class Recording:
+    """A predictor that remembers what it said about each text (for its agreement with gold)."""
+
+    task = "classification"
+
+    def __init__(self, predictor: Any) -> None:
+        self.predictor, self.labels = predictor, list(predictor.labels)
+        self.said: dict[str, str] = {}
+
+    def predict(self, texts: Sequence[str], *, top_k: int = 1) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = self.predictor.predict(texts, top_k=top_k)
+        self.said.update((t, r["label"]) for t, r in zip(texts, results, strict=True))
+        return results
+
+
+_MODELS: dict[str, Any] = {}  # loaded once per process, shared by the seeds
+
+
+def judge_for(lang: str, gold: dict[str, str], args: argparse.Namespace) -> TargetSentiment:
+    if args.judge == "oracle":
+        oracle = NoisyOracle(gold, args.error, args.seed)
+        return TargetSentiment(oracle, version=f"noisy-oracle(error={args.error})")
+    from llmline.watch.sentiment import load_sentiment
+    from llmline.workspace import Workspace
+
+    reference = args.model_en if lang == "en" else args.model_zh
+    if reference not in _MODELS:
+        _MODELS[reference] = load_sentiment(reference, Workspace.resolve(args.workspace), {})
+    loaded = _MODELS[reference]
+    return TargetSentiment(Recording(loaded.predictor), version=loaded.version)
+
+
+def agreement(judge: TargetSentiment, gold: dict[str, str]) -> float | None:
+    """Share of judged (post, target) pairs whose label is the sentence's gold label."""
+    said = getattr(judge.predictor, "said", None)
+    if said is None:
+        return None
+    pairs = [
+        (gold[key], judge.sentiment(label))
+        for text, label in said.items()
+        if (key := text.replace("<t>", "").replace("</t>", "")) in gold
+    ]
+    return round(sum(g == p for g, p in pairs) / len(pairs), 4) if pairs else None
+
+
 def fixed_threshold(links: list[dict[str, Any]], share: float, min_posts: int) -> list[tuple]:
     """Alert when the last hour's negative share >= `share` with >= `min_posts`; 6 h cooldown."""
     windows: dict[str, deque[tuple[float, bool]]] = {}
@@ -226,11 +275,10 @@ def run(lang: str, args: argparse.Namespace) -> dict[str, Any]:
          "link_unlisted": False}
     )  # fmt: skip
     gold = {text: label for _, text, label in posts}
-    oracle = NoisyOracle(gold, args.error, args.seed)
+    judge = judge_for(lang, gold, args)
     stream = WatchStream(
         spec, open_watch_store(str(spec.store_url)),
-        EntityLinker(load_watch_list(watch_list), link_unlisted=False),
-        TargetSentiment(oracle, version=f"noisy-oracle(error={args.error})"),
+        EntityLinker(load_watch_list(watch_list), link_unlisted=False), judge,
     )  # fmt: skip
     started, cpu = time.perf_counter(), time.process_time()
     for start in range(0, len(posts), 256):
@@ -249,6 +297,8 @@ def run(lang: str, args: argparse.Namespace) -> dict[str, Any]:
         "days": round((posts[-1][0] - T0) / 86400, 1),
         "posts_per_s": round(len(posts) / seconds, 1),
         "posts_per_cpu_s": round(len(posts) / cpu, 1),
+        "judge": judge.version,
+        "judge_agreement": agreement(judge, gold),
         "calm_false_alerts": sum(1 for _, ts in alerts if ts < calm_end),
         "watch": score(alerts, surges, links),
         "fixed_threshold": score(fixed_threshold(links, 0.5, 10), surges, links),
@@ -258,14 +308,21 @@ def run(lang: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    """One row per stream and detector, summed over seeds; delays are medians of the hits."""
+    """One row per stream and detector, summed over seeds; delays are medians of the hits;
+    throughput (the watch row) is the median over seeds, wall and per CPU-second."""
     lines = [
-        "| stream | detector | alerts | false (calm week) | precision | recall "
-        "| median delay min | median delay posts |",
-        "|---|---|---|---|---|---|---|---|",
+        "| stream | judge (agreement with gold) | detector | alerts | false (calm week) "
+        "| precision | recall | median delay min | median delay posts | posts/s wall (CPU) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for lang in dict.fromkeys(r["lang"] for r in results):
         runs = [r for r in results if r["lang"] == lang]
+        agree = [r["judge_agreement"] for r in runs if r["judge_agreement"] is not None]
+        judge = runs[0]["judge"] + (f" ({sum(agree) / len(agree):.3f})" if agree else "")
+        speed = (
+            f"{_median([r['posts_per_s'] for r in runs])} "
+            f"({_median([r['posts_per_cpu_s'] for r in runs])})"
+        )
         for name in ("watch", "ratio_only", "fixed_threshold"):
             rows = [r[name] for r in runs]
             minutes = [d for s in rows for d in s["delay_min"] if d is not None]
@@ -273,16 +330,44 @@ def table(results: list[dict[str, Any]]) -> str:
             false = sum(s["false"] for s in rows)
             calm = sum(r["calm_false_alerts"] for r in runs) if name == "watch" else "-"
             lines.append(
-                f"| {lang} ({len(runs)} seeds) | {name} | {sum(s['alerts'] for s in rows)} | "
+                f"| {lang} ({len(runs)} seeds) | {judge} | {name} | "
+                f"{sum(s['alerts'] for s in rows)} | "
                 f"{false} ({calm}) | {len(minutes) / max(1, len(minutes) + false):.2f} | "
                 f"{len(minutes)}/{sum(s['surges'] for s in rows)} | {_median(minutes)} | "
-                f"{_median(posts)} |"
+                f"{_median(posts)} | {speed if name == 'watch' else '-'} |"
             )
     return "\n".join(lines)
 
 
-def _median(values: list[int]) -> str:
+def _median(values: list[Any]) -> str:
     return str(sorted(values)[len(values) // 2]) if values else "-"
+
+
+def write_days(directory: Path, args: argparse.Namespace) -> list[Path]:
+    """The English and Chinese streams of one seed, mixed, as one JSONL file per UTC day (what a
+    crawler would drop into a watched directory); surges go to surges.json beside them."""
+    from datetime import UTC, datetime
+
+    directory.mkdir(parents=True, exist_ok=True)
+    days: dict[str, list[str]] = {}
+    injected = []
+    for lang in args.lang or ["en", "zh"]:
+        posts, surges = scenario(
+            lang, seed=args.seed, calm_days=args.calm_days, surge_factor=args.surge_factor
+        )
+        injected += [{"entity": s.entity, "start": s.start, "end": s.end} for s in surges]
+        for ts, text, _ in posts:
+            when = datetime.fromtimestamp(ts, UTC)
+            row = {"text": text, "time": when.isoformat().replace("+00:00", "Z")}
+            days.setdefault(when.date().isoformat(), []).append(json.dumps(row, ensure_ascii=False))
+    paths = []
+    for day, rows in sorted(days.items()):
+        path = directory / f"posts-{day}.jsonl"
+        rows.sort(key=lambda row: json.loads(row)["time"])
+        path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+        paths.append(path)
+    (directory / "surges.json").write_text(json.dumps(injected, ensure_ascii=False, indent=1))
+    return paths
 
 
 def main() -> None:
@@ -294,8 +379,21 @@ def main() -> None:
     parser.add_argument("--error", type=float, default=0.15, help="judge error rate")
     parser.add_argument("--min-baseline", type=int, default=50)
     parser.add_argument("--p-value", type=float, default=0.01)
+    parser.add_argument("--judge", choices=["oracle", "model"], default="oracle")
+    parser.add_argument("--workspace", type=Path, default=None, help="--judge model: registry")
+    parser.add_argument("--model-en", default="models:/finance-sentiment-en-onnx-int8@candidate")
+    parser.add_argument("--model-zh", default="models:/finance-sentiment-zh-onnx-int8@candidate")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
+    parser.add_argument("--seed", type=int, default=0, help="--write-days: the stream's seed")
+    parser.add_argument(
+        "--write-days", type=Path, default=None,
+        help="only write the streams of --seed as one JSONL file per day into this directory",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.write_days is not None:
+        for path in write_days(args.write_days, args):
+            print(path)
+        return
     results = [
         run(lang, argparse.Namespace(**{**vars(args), "seed": seed}))
         for lang in args.lang or ["en", "zh"]
@@ -306,7 +404,7 @@ def main() -> None:
             f"{r['lang']} seed {r['seed']}: {r['posts']} posts over {r['days']} days "
             f"({r['folded']} folded), "
             f"{r['posts_per_s']} posts/s wall, {r['posts_per_cpu_s']} per CPU-second through "
-            "the stream (judge excluded), "
+            f"the stream with judge {r['judge']} (agreement with gold: {r['judge_agreement']}), "
             f"false alerts in the calm week: {r['calm_false_alerts']}"
         )
     print(table(results))

@@ -94,4 +94,10 @@ def test_every_recipe_validates(
         for name in ("train.txt", "dev.txt"):
             (tmp_path / name).write_text("北 B-LOC\n京 I-LOC\n", encoding="utf-8")
         variables["data_dir"] = str(tmp_path)
+    text = recipe.read_text(encoding="utf-8")
+    if "\nwatch:" in text and "\nname:" not in text:  # a watch spec on its own: llmline watch
+        from llmline.watch.runner import load_watch_spec
+
+        assert load_watch_spec(recipe, variables).watch_list.is_file()
+        return
     assert isinstance(load_spec(recipe, variables), PipelineSpec)

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from llmline.errors import DataError
-from llmline.watch.entities import EntityLinker, load_watch_list
+from llmline.watch.entities import EntityLinker, is_org_label, load_watch_list
+from llmline.watch.ingest import Post
 
 
 def linked(linker: EntityLinker, text: str) -> list[tuple[str, str]]:
@@ -155,3 +156,61 @@ def test_a_large_watch_list_links_by_trie(tmp_path: Path) -> None:
         ("Company 12", "comp12 holdings"), ("Company 999", "C999"),
         ("Company 77", "公司77号"), ("Company 5", "company 5"),
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("label", "is_org"),
+    [("ORG", True), ("org", True), ("ORG.NAM", True), ("company", True), ("organization", True),
+     ("NT", True), ("ORG.NOM", False), ("PER", False), ("LOC", False), ("GPE.NAM", False),
+     ("ORGAN", False)],
+)  # fmt: skip
+def test_which_ner_labels_name_organisations(label: str, is_org: bool) -> None:
+    assert is_org_label(label) is is_org
+
+
+def _tiny_org_tagger(tiny_bert_dir: Path, directory: Path) -> Path:
+    """A saved token-classification model (the `ner` task's layout) that tags every word B-ORG:
+    its head is zero but for the bias, so what it finds is known without training it."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
+
+    from llmline.models.meta import ModelMeta
+    from llmline.models.ner import label_config
+
+    tags = ["O", "B-ORG", "I-ORG"]
+    config = BertConfig.from_pretrained(tiny_bert_dir, **label_config(tags))
+    model = BertForTokenClassification(config)
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor([0.0, 5.0, 0.0]))
+    model.save_pretrained(directory, safe_serialization=True)
+    AutoTokenizer.from_pretrained(tiny_bert_dir).save_pretrained(directory)
+    meta = ModelMeta(labels=tags, pooling="token", normalize=False, max_length=32, task="ner",
+                     extra={"word_unit": "word", "token_unit": "piece"})  # fmt: skip
+    meta.save(directory)
+    return directory
+
+
+def test_the_spec_ner_model_adds_unlisted_organisations(
+    tiny_bert_dir: Path, watch_list: Path, tmp_path: Path
+) -> None:
+    from llmline.watch.runner import build_stream
+    from llmline.watch.sentiment import TargetSentiment
+    from llmline.workspace import Workspace
+
+    from .conftest import StandInPredictor, make_spec
+
+    tagger = _tiny_org_tagger(tiny_bert_dir, tmp_path / "org-ner")
+    spec = make_spec(watch_list, tmp_path, ner_model=str(tagger))
+    stream = build_stream(
+        spec, Workspace.resolve(tmp_path / "ws"), sentiment=TargetSentiment(StandInPredictor())
+    )
+    found = stream.linker.link(["Zeta 贵州茅台"])[0]
+    # every word is an ORG to this tagger: "Zeta" is a new entity; the list keeps 贵州茅台,
+    # whose characters the tagger also tagged (a longer span beats them)
+    assert ("Zeta", "ner", False) in [(m.entity, m.source, m.listed) for m in found]
+    listed = [m for m in found if m.source == "list"]
+    assert [(m.entity, m.surface) for m in listed] == [("Kweichow Moutai", "贵州茅台")]
+    assert all(m.end <= listed[0].start for m in found if m.source == "ner")
+    stream.process([Post("Zeta and $AAPL", 1_764_460_800.0, "t:1")])
+    assert {r["entity"] for r in stream.store.links()} >= {"Zeta", "Apple"}

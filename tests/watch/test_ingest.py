@@ -79,3 +79,24 @@ def test_post_language_fast_path_and_fallbacks() -> None:
     assert post_language("The board said that profit of the year will rise") == "en"
     assert post_language("贵州茅台(600519.SH)今天大涨，成交量放大") == "zh"
     assert post_language("$AAPL long setup. MACD cross.") in {"en", "und", "fr", "de", "nl", "it"}
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("$WFT closng higher from here", "en"),  # typo, ticker: one English word is enough
+        ("$TSLA 🚀🚀 to the moon", "en"),  # emoji do not make a post foreign
+        ("Non-recurring items were EUR 7.8 mn", "en"),
+        ("Das ist gut für die Aktie, wir kaufen mehr", "de"),  # a German word vetoes "die"
+        ("Die Bank will was sagen, aber nicht heute", "de"),
+        ("Le titre est en hausse après les résultats", "fr"),
+        ("La empresa está en pérdidas este año", "es"),
+        ("平安银行发布年报，净利润增长", "zh"),
+    ],
+)
+def test_post_language_does_not_call_other_latin_languages_english(
+    text: str, language: str
+) -> None:
+    from llmline.watch.language import post_language
+
+    assert post_language(text) == language

@@ -149,3 +149,40 @@ def test_directory_files_are_read_once_by_content(watch_list: Path, tmp_path: Pa
     (inbox / "copy.jsonl").write_text('{"text": "$AAPL beat"}\n{bad\n', encoding="utf-8")
     assert scan_directory(stream, inbox, "*", settle_s=0) == 0  # same bytes: already read
     assert stream.counts["malformed"] == 1 and stream.counts["files"] == 1
+
+
+def test_each_language_goes_to_its_own_model(watch_list: Path, tmp_path: Path) -> None:
+    from llmline.spec.watch import WatchSpec
+    from llmline.watch.runner import build_stream
+    from llmline.watch.sentiment import LanguageJudges, TargetSentiment
+    from llmline.workspace import Workspace
+
+    english, chinese = StandInPredictor(), StandInPredictor()
+    judges = LanguageJudges(
+        TargetSentiment(english, version="en@1"), {"zh": TargetSentiment(chinese, version="zh@1")}
+    )
+    stream = build_stream(make_spec(watch_list, tmp_path), Workspace.resolve(tmp_path / "ws"),
+                          sentiment=judges)  # fmt: skip
+    stream.process([
+        Post("贵州茅台大涨，平安银行暴跌", T0, "t:1"),
+        Post("Apple shares plunge after the lawsuit", T0 + 1, "t:2"),
+        Post("Le temps est beau aujourd'hui à Paris", T0 + 2, "t:3"),  # no model: the default
+    ])  # fmt: skip
+    assert [len(call) for call in chinese.calls] == [2]  # one post, two targets, one batch
+    assert sorted(t for call in english.calls for t in call) == [
+        "<t>Apple</t> shares plunge after the lawsuit", "Le temps est beau aujourd'hui à Paris",
+    ]  # fmt: skip
+    versions = {r["entity"]: r["model_version"] for r in stream.store.links()}
+    assert versions == {"Kweichow Moutai": "zh@1", "Ping An Bank": "zh@1", "Apple": "en@1"}
+    spec = WatchSpec.model_validate({"watch_list": watch_list, "models": {"zh": "x"}})
+    assert spec.models == {"zh": "x"}
+
+
+def test_watch_models_keys_must_be_language_codes(watch_list: Path) -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from llmline.spec.watch import WatchSpec
+
+    with pytest.raises(ValidationError, match="language codes"):
+        WatchSpec.model_validate({"watch_list": watch_list, "models": {"Chinese": "x"}})

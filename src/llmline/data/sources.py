@@ -31,7 +31,8 @@ from llmline.variants import Registry
 Reader = Callable[[SourceSpec], Iterator[dict[str, Any]]]
 SOURCES: Registry[Reader] = Registry("data format")
 # Modules whose readers register themselves; imported on first use to keep the CLI light.
-READER_MODULES = ("llmline.data.documents", "llmline.data.labelstudio")
+# llmline.watch.corpora: the finance sentiment corpora (phrasebank, finfe, fiqa) as published.
+READER_MODULES = ("llmline.data.documents", "llmline.data.labelstudio", "llmline.watch.corpora")
 # A reader yields {ERROR_KEY: message, "reason": code, "where": ...} for a record it cannot
 # read; read_records rejects and counts it (or aborts when strict), so one bad row never stops
 # a long job silently. Rows may carry LINE_KEY (their line, or first and last line) and
@@ -53,6 +54,14 @@ _BY_SUFFIX = {
     ".htm": "html",
     ".eml": "email",
 }
+
+
+def load_readers() -> None:
+    """Import the modules whose readers register themselves (once; cheap after that)."""
+    import importlib
+
+    for module in READER_MODULES:
+        importlib.import_module(module)
 
 
 def infer_format(path: Path) -> str:
@@ -251,10 +260,7 @@ def read_records(
     count, and the source is rejected only when more than `max_bad_fraction` of rows are bad.
     `tally`, when given, accounts for every record (see ReadTally).
     """
-    import importlib
-
-    for module in READER_MODULES:
-        importlib.import_module(module)
+    load_readers()
     fmt = source.format if source.format != "auto" else infer_format(source.path)
     reader = SOURCES.get(fmt, key=f"{key}.format")
     tally = tally or ReadTally(key, str(source.path))

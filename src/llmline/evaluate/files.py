@@ -21,7 +21,7 @@ def source_spec(path: Path, options: ReadOptions, *, label: bool = True) -> Sour
     """The SourceSpec of the file (format 'auto' unless --format names one)."""
     from pydantic import ValidationError
 
-    from llmline.data.sources import SOURCES
+    from llmline.data.sources import SOURCES, load_readers
 
     if not path.exists():
         raise DataError(f"file {str(path)!r} does not exist", where="--data", fix="check the path")
@@ -31,6 +31,7 @@ def source_spec(path: Path, options: ReadOptions, *, label: bool = True) -> Sour
                 fh.read(1)
         except OSError as exc:
             raise DataError(f"cannot read {path}: {exc}", where="--data") from None
+    load_readers()  # formats registered by other modules (finfe, label_studio, ...)
     if options.format is not None and options.format not in SOURCES:
         SOURCES.get(options.format, key="--format")  # raises, naming the formats there are
     from llmline.spec import SourceSpec

@@ -94,12 +94,20 @@ class WatchSpec(StrictModel):
     )
     rules: list[SurgeRuleSpec] = Field(default_factory=list)
     model: str | None = Field(
-        None, description="Target-dependent sentiment classifier (run dir, models:/..., dir)."
+        None,
+        description="Target-dependent sentiment classifier (run dir, models:/..., dir): judges "
+        "posts in languages `models` does not name.",
+    )
+    models: dict[str, str] = Field(
+        default_factory=dict,
+        description="Language (ISO 639-1, as detected: en, zh, ...) -> the classifier for posts "
+        "in it, e.g. {en: models:/finance-sentiment-en@champion, zh: "
+        "models:/finance-sentiment-zh@champion}.",
     )
     label_map: dict[str, Literal["negative", "neutral", "positive"]] = Field(
         default_factory=dict,
-        description="Model label -> negative/neutral/positive; labels already named so, "
-        "or 0/1/2 in that order, need no entry.",
+        description="Model label -> negative/neutral/positive, for every model; labels "
+        "already named so, or 0/1/2 in that order, need no entry.",
     )
     ner_model: str | None = Field(
         None, description="Token-classification model whose ORG spans add unlisted entities."
@@ -128,6 +136,14 @@ class WatchSpec(StrictModel):
     def _http(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _languages(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(k for k in value if not re.fullmatch(r"[a-z]{2,3}", k))
+        if bad:
+            raise ValueError(f"{bad} are not language codes like en or zh")
         return value
 
     @model_validator(mode="after")

@@ -222,8 +222,7 @@ class EntityLinker:
 
     def _orgs(self, text: str, spans: list[dict[str, Any]]) -> Iterable[Mention]:
         for span in spans:
-            label = str(span.get("label", "")).upper()
-            if not label.startswith(ORG_LABELS):
+            if not is_org_label(str(span.get("label", ""))):
                 continue
             start, end = int(span["start"]), int(span["end"])
             surface = text[start:end].strip()
@@ -234,6 +233,13 @@ class EntityLinker:
                 yield Mention(entity, surface, start, end, "ner")
             elif self.link_unlisted:
                 yield Mention(surface, surface, start, end, "ner", listed=False)
+
+
+def is_org_label(label: str) -> bool:
+    """An organisation's name: ORG (CoNLL, People's Daily), company/organization (CLUENER),
+    ORG.NAM (Weibo), but not Weibo's nominal ORG.NOM ("the company"), which names no one."""
+    kind, _, mention = label.upper().partition(".")
+    return kind in ORG_LABELS and mention != "NOM"
 
 
 def _resolve(mentions: list[Mention]) -> list[Mention]:

@@ -14,7 +14,7 @@ from typing import Any
 from llmline.errors import SpecError
 from llmline.spec.watch import DirectorySourceSpec, HttpSourceSpec, WatchSpec
 from llmline.watch.entities import EntityLinker, load_watch_list
-from llmline.watch.sentiment import TargetSentiment
+from llmline.watch.sentiment import LanguageJudges, TargetSentiment
 from llmline.watch.store import WatchStore, open_watch_store
 from llmline.watch.stream import WatchStream, scan_directory
 
@@ -54,20 +54,12 @@ def build_stream(
     spec: WatchSpec,
     workspace: Any,
     *,
-    sentiment: TargetSentiment | None = None,
+    sentiment: TargetSentiment | LanguageJudges | None = None,
     tagger: Any = None,
 ) -> WatchStream:
     """The stream with the spec's watch list, models and store (models may be passed in)."""
     if sentiment is None:
-        if spec.model is None:
-            raise SpecError(
-                "no sentiment model to judge posts with",
-                where="watch.model",
-                fix="name a classification run: a run dir, models:/NAME@ALIAS or a model dir",
-            )
-        from llmline.watch.sentiment import load_sentiment
-
-        sentiment = load_sentiment(spec.model, workspace, spec.label_map)
+        sentiment = load_judges(spec, workspace)
     if tagger is None and spec.ner_model is not None:
         from llmline.models.predictor import load_predictor
         from llmline.models.resolve import resolve_model
@@ -81,6 +73,27 @@ def build_stream(
     if warmed:
         log.info("surge baselines rebuilt from %d stored links", warmed)
     return stream
+
+
+def load_judges(spec: WatchSpec, workspace: Any) -> LanguageJudges:
+    """`watch.model` and `watch.models`, each distinct reference loaded once."""
+    if spec.model is None and not spec.models:
+        raise SpecError(
+            "no sentiment model to judge posts with",
+            where="watch.model",
+            fix="name a classification run (a run dir, models:/NAME@ALIAS or a model dir) in "
+            "watch.model, or one per language in watch.models",
+        )
+    from llmline.watch.sentiment import load_sentiment
+
+    loaded: dict[str, TargetSentiment] = {}
+    for reference in [*spec.models.values(), *([spec.model] if spec.model else [])]:
+        if reference not in loaded:
+            loaded[reference] = load_sentiment(reference, workspace, spec.label_map)
+    return LanguageJudges(
+        loaded[spec.model] if spec.model else None,
+        {language: loaded[reference] for language, reference in spec.models.items()},
+    )
 
 
 def run_live(

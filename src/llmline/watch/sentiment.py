@@ -75,6 +75,10 @@ class TargetSentiment:
             label: sentiment_of(label, label_map or {}, labels) for label in labels
         }  # checked once, so a bad map fails at start, not mid-stream
 
+    def sentiment(self, model_label: str) -> str:
+        """negative, neutral or positive for one of the model's labels."""
+        return self._sentiment[model_label]
+
     def judge(self, marked_texts: Sequence[str]) -> list[Judgement]:
         if not marked_texts:
             return []
@@ -87,6 +91,34 @@ class TargetSentiment:
             probs[self._sentiment[option["label"]]] += float(option["score"])
         score = max(-1.0, min(1.0, probs["positive"] - probs["negative"]))
         return Judgement(self._sentiment[result["label"]], round(score, 4))
+
+
+class LanguageJudges:
+    """The judge of each post's language (`watch.models`), else the default (`watch.model`).
+
+    A Chinese stock-forum model and an English news model are two classifiers; one stream of
+    mixed posts sends each post to the one that reads its language.
+    """
+
+    def __init__(
+        self,
+        default: TargetSentiment | None,
+        by_language: Mapping[str, TargetSentiment] | None = None,
+    ) -> None:
+        self.default = default
+        self.by_language = dict(by_language or {})
+        if default is None and not self.by_language:
+            raise ModelError("no sentiment model", where="watch.model", fix="name one")
+
+    def pick(self, language: str) -> TargetSentiment:
+        """The language's judge; posts in other languages go to the default, or, with none, to
+        the first listed judge (a mislabelled short post is still judged, not dropped)."""
+        judge = self.by_language.get(language) or self.default
+        return judge if judge is not None else next(iter(self.by_language.values()))
+
+    def judges(self) -> list[TargetSentiment]:
+        found = [*self.by_language.values(), *([self.default] if self.default else [])]
+        return list({id(j): j for j in found}.values())
 
 
 def model_version(model_dir: Path) -> str:

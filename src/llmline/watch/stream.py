@@ -24,7 +24,7 @@ from llmline.watch.entities import EntityLinker, Mention, entities_of
 from llmline.watch.ingest import FileBatch, Post, read_file, ready_files
 from llmline.watch.language import post_language
 from llmline.watch.notify import Notifier
-from llmline.watch.sentiment import Judgement, TargetSentiment, mark_target
+from llmline.watch.sentiment import Judgement, LanguageJudges, TargetSentiment, mark_target
 from llmline.watch.store import TOTAL, SeriesDelta, WatchStore
 from llmline.watch.surge import Alert, SurgeDetector
 
@@ -101,10 +101,13 @@ class WatchStream:
         spec: WatchSpec,
         store: WatchStore,
         linker: EntityLinker,
-        sentiment: TargetSentiment,
+        sentiment: TargetSentiment | LanguageJudges,
         notifier: Notifier | None = None,
     ) -> None:
-        self.spec, self.store, self.linker, self.sentiment = spec, store, linker, sentiment
+        self.spec, self.store, self.linker = spec, store, linker
+        self.judges = (
+            sentiment if isinstance(sentiment, LanguageJudges) else LanguageJudges(sentiment)
+        )
         self.notifier = notifier or Notifier(store, spec.webhook_url)
         self.bucket_s = duration_seconds(spec.bucket)
         self.folder = Folder(spec.dedup_threshold)
@@ -127,26 +130,28 @@ class WatchStream:
         kept, ids, reposts = self._fold(posts)
         texts = [redact_text(p.text)[0] for p in kept]  # nothing below sees raw PII
         mentions = self.linker.link(texts)
-        judged = self._judge(texts, mentions)
+        languages = [post_language(text) for text in texts]
+        judged = self._judge(texts, mentions, languages)
         now = time.time()
         post_rows, link_rows = [], []
         series: dict[tuple[str, float], SeriesDelta] = {}
-        for post, pid, text, found, judgements in zip(
-            kept, ids, texts, mentions, judged, strict=True
+        for post, pid, text, found, language, judgements in zip(
+            kept, ids, texts, mentions, languages, judged, strict=True
         ):
             overall = judgements[0][1]
             post_rows.append(
                 {"id": pid, "ts": post.ts, "received": now, "origin": post.origin[:500],
-                 "lang": post_language(text), "text_redacted": text, "label": overall.label,
+                 "lang": language, "text_redacted": text, "label": overall.label,
                  "score": overall.score, "reposts": 0}
             )  # fmt: skip
             self._count(series, TOTAL, post.ts, overall)
+            version = self.judges.pick(language).version[:300]
             for entity, judgement in judgements if found else ():
                 listed = any(m.listed for m in found if m.entity == entity)
                 link_rows.append(
                     {"post_id": pid, "ts": post.ts, "entity": entity[:200], "listed": listed,
                      "label": judgement.label, "score": judgement.score,
-                     "model_version": self.sentiment.version[:300]}
+                     "model_version": version}
                 )  # fmt: skip
                 self._count(series, entity[:200], post.ts, judgement)
             report.without_entity += not found
@@ -174,21 +179,27 @@ class WatchStream:
         return kept, ids, dict(reposts)
 
     def _judge(
-        self, texts: list[str], mentions: list[list[Mention]]
+        self, texts: list[str], mentions: list[list[Mention]], languages: list[str]
     ) -> list[list[tuple[str, Judgement]]]:
-        """(entity, judgement) per entity of each post; a post without one is judged as a whole."""
-        asks: list[tuple[int, str, str]] = []
-        for index, (text, found) in enumerate(zip(texts, mentions, strict=True)):
-            entities = entities_of(found) or [TOTAL]
-            asks += [(index, e, mark_target(text, found, e)) for e in entities]
+        """(entity, judgement) per entity of each post, by the judge of the post's language; a
+        post without an entity is judged as a whole."""
+        asks: dict[int, list[tuple[int, str, str]]] = {}
+        for index, (text, found, language) in enumerate(
+            zip(texts, mentions, languages, strict=True)
+        ):
+            queue = asks.setdefault(id(self.judges.pick(language)), [])
+            for entity in entities_of(found) or [TOTAL]:
+                queue.append((index, entity, mark_target(text, found, entity)))
         out: list[list[tuple[str, Judgement]]] = [[] for _ in texts]
         size = self.spec.batch_size
-        for start in range(0, len(asks), size):
-            chunk = asks[start : start + size]
-            for (index, entity, _), judgement in zip(
-                chunk, self.sentiment.judge([m for _, _, m in chunk]), strict=True
-            ):
-                out[index].append((entity, judgement))
+        for judge in self.judges.judges():
+            mine = asks.get(id(judge), [])
+            for start in range(0, len(mine), size):
+                chunk = mine[start : start + size]
+                for (index, entity, _), judgement in zip(
+                    chunk, judge.judge([m for _, _, m in chunk]), strict=True
+                ):
+                    out[index].append((entity, judgement))
         return out
 
     def _count(
