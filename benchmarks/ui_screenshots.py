@@ -182,7 +182,8 @@ def _label_page(browser: Any, url: str, run_id: str, out: Path) -> list[str]:
 
 def _explain_page(browser: Any, url: str, out: Path) -> list[str]:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     browser.set_window_size(1280, 900)
     browser.get(f"{url}/playground")
@@ -197,7 +198,10 @@ def _explain_page(browser: Any, url: str, out: Path) -> list[str]:
         "房间很干净，服务也很好，就是早餐太贵了，电话 13812345678"
     )
     browser.find_element(By.CSS_SELECTOR, "#play-form button").click()
-    browser.find_element(By.ID, "result")
+    # The first explanation loads the model: wait for the result instead of expecting it at once.
+    WebDriverWait(browser, 300).until(
+        expected_conditions.presence_of_element_located((By.ID, "result"))
+    )
     browser.save_screenshot(str(out / "explain.png"))
     return ["explain.png"]
 
