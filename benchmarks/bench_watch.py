@@ -183,7 +183,9 @@ def judge_for(lang: str, gold: dict[str, str], args: argparse.Namespace) -> Targ
 
     reference = args.model_en if lang == "en" else args.model_zh
     if reference not in _MODELS:
-        _MODELS[reference] = load_sentiment(reference, Workspace.resolve(args.workspace), {})
+        _MODELS[reference] = load_sentiment(
+            reference, Workspace.resolve(args.workspace), {}, batch_size=args.model_batch_size
+        )
     loaded = _MODELS[reference]
     return TargetSentiment(Recording(loaded.predictor), version=loaded.version)
 
@@ -381,6 +383,7 @@ def main() -> None:
     parser.add_argument("--p-value", type=float, default=0.01)
     parser.add_argument("--judge", choices=["oracle", "model"], default="oracle")
     parser.add_argument("--workspace", type=Path, default=None, help="--judge model: registry")
+    parser.add_argument("--model-batch-size", type=int, default=16, help="texts per forward pass")
     parser.add_argument("--model-en", default="models:/finance-sentiment-en-onnx-int8@candidate")
     parser.add_argument("--model-zh", default="models:/finance-sentiment-zh-onnx-int8@candidate")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")

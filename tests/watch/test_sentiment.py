@@ -45,3 +45,12 @@ def test_sentiment_names_and_order() -> None:
     assert [sentiment_of(x, {}, labels) for x in labels] == ["negative", "neutral", "positive"]
     assert sentiment_of("LABEL_2", {}, ["LABEL_0", "LABEL_1", "LABEL_2"]) == "positive"
     assert sentiment_of("bearish", {"bearish": "negative"}, ["bearish", "bullish"]) == "negative"
+
+
+def test_the_spec_sets_the_forward_pass_batch(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    model = _classifier(tiny_bert_dir, tmp_path / "m", ["negative", "neutral", "positive"])
+    judge = load_sentiment(str(model), Workspace.resolve(tmp_path / "ws"), {}, batch_size=4)
+    assert getattr(judge.predictor, "batch_size", None) == 4
+    texts = [f"<t>Apple</t> post number {i}" + " long" * (i % 7) for i in range(10)]
+    assert len(judge.judge(texts)) == 10  # three forward passes, results in input order
+    assert [j.label for j in judge.judge(texts[:1])] == [judge.judge(texts)[0].label]

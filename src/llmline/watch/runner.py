@@ -61,10 +61,10 @@ def build_stream(
     if sentiment is None:
         sentiment = load_judges(spec, workspace)
     if tagger is None and spec.ner_model is not None:
-        from llmline.models.predictor import load_predictor
+        from llmline.models.backend import load_serving_predictor
         from llmline.models.resolve import resolve_model
 
-        tagger = load_predictor(resolve_model(spec.ner_model, workspace))
+        tagger = load_serving_predictor(resolve_model(spec.ner_model, workspace))
     linker = EntityLinker(
         load_watch_list(spec.watch_list), tagger=tagger, link_unlisted=spec.link_unlisted
     )
@@ -89,7 +89,9 @@ def load_judges(spec: WatchSpec, workspace: Any) -> LanguageJudges:
     loaded: dict[str, TargetSentiment] = {}
     for reference in [*spec.models.values(), *([spec.model] if spec.model else [])]:
         if reference not in loaded:
-            loaded[reference] = load_sentiment(reference, workspace, spec.label_map)
+            loaded[reference] = load_sentiment(
+                reference, workspace, spec.label_map, batch_size=spec.model_batch_size
+            )
     return LanguageJudges(
         loaded[spec.model] if spec.model else None,
         {language: loaded[reference] for language, reference in spec.models.items()},

@@ -131,13 +131,21 @@ def model_version(model_dir: Path) -> str:
     return f"{model_dir.name}@{digest.hexdigest()[:10]}"
 
 
-def load_sentiment(reference: str, workspace: Any, label_map: Mapping[str, str]) -> TargetSentiment:
-    """Resolve a model reference (run dir, models:/..., local dir) to a TargetSentiment."""
-    from llmline.models.predictor import load_predictor
+def load_sentiment(
+    reference: str, workspace: Any, label_map: Mapping[str, str], *, batch_size: int | None = None
+) -> TargetSentiment:
+    """Resolve a model reference (run dir, models:/..., local dir) to a TargetSentiment; an
+    exported model (`llmline optimize --method onnx-int8`) runs on ONNX Runtime, its threads
+    sleeping rather than spinning when idle (the stream's own work shares the cores)."""
+    import os
+
+    from llmline.models.backend import load_serving_predictor
     from llmline.models.resolve import resolve_model
 
     model_dir = resolve_model(reference, workspace)
-    predictor = load_predictor(model_dir)
+    predictor = load_serving_predictor(model_dir, cores=os.cpu_count() or 1)
+    if batch_size is not None and hasattr(predictor, "batch_size"):
+        predictor.batch_size = batch_size
     if predictor.task != "classification":
         raise ModelError(
             f"{reference} is a {predictor.task} model, not a classifier",
