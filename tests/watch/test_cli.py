@@ -31,10 +31,10 @@ def test_watch_once_reads_the_directory(
     import llmline.watch.sentiment as sentiment_module
     from llmline.watch.store import TOTAL, open_watch_store
 
-    monkeypatch.setattr(
-        sentiment_module, "load_sentiment",
-        lambda ref, ws, labels, **_: sentiment_module.TargetSentiment(StandInPredictor(), version=ref),
-    )  # fmt: skip
+    def stand_in(ref: str, ws: object, labels: object, **_: object) -> object:
+        return sentiment_module.TargetSentiment(StandInPredictor(), version=ref)
+
+    monkeypatch.setattr(sentiment_module, "load_sentiment", stand_in)
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     posts = inbox / "a.csv"

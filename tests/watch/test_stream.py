@@ -97,10 +97,11 @@ def test_replay_end_to_end_through_the_cli(
         " window: 1h, p_value: 0.01, cooldown: 6h}\n",
         encoding="utf-8",
     )
-    monkeypatch.setattr(
-        sentiment_module, "load_sentiment",
-        lambda ref, ws, labels, **_: sentiment_module.TargetSentiment(StandInPredictor(), version=ref),
-    )  # fmt: skip
+
+    def stand_in(ref: str, ws: object, labels: object, **_: object) -> object:
+        return sentiment_module.TargetSentiment(StandInPredictor(), version=ref)
+
+    monkeypatch.setattr(sentiment_module, "load_sentiment", stand_in)
     ws = ["--workspace", str(tmp_path / "ws")]
     assert main(["watch", str(spec_path), "--replay", str(dated), "--speed", "max", *ws]) == 0
     assert main(["watch", "alerts", str(spec_path), "--json", *ws]) == 0
