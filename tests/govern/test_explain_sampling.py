@@ -139,3 +139,23 @@ def test_faithful_attributions_score_better_curves_than_reversed_ones() -> None:
     zh = explain(RuleClassifier(("信用卡",)), "我的信用卡被盗了", method="lime", samples=64)
     zh_curves = curves(RuleClassifier(("信用卡",)), zh["text"], "deny", zh["words"])
     assert zh_curves["deletion"][1] == pytest.approx(0.2)
+
+
+def test_ig_pieces_of_a_chinese_clause_reach_their_jieba_words_past_the_text_prefix() -> None:
+    """A SentencePiece tokenizer (E5) makes a whole Chinese clause one "word" and the model
+    reads "query: " first: the pieces must stay apart and land on the words of the text."""
+    from llmline.govern.explain import _merge_pieces
+    from llmline.govern.explain_sampling import regroup, word_units
+
+    class Encoding(dict):  # the two things _merge_pieces reads from a BatchEncoding
+        def word_ids(self, row: int) -> list[int | None]:
+            return [None, 0, 0, 1, 1, 1, 1, None]
+
+    text = "房间很干净"
+    enc = Encoding(offset_mapping=[[(0, 0), (0, 5), (5, 6), (6, 7), (7, 9), (9, 10), (10, 12),
+                                     (0, 0)]])  # fmt: skip
+    scores = [9.0, 5.0, 5.0, 0.5, 0.3, 0.2, 0.4, 9.0]
+    pieces = _merge_pieces(text, enc, scores, skip=len("query: "), by_word=False)
+    assert [(p["word"], p["score"]) for p in pieces] == [("房间", 0.3), ("很", 0.2), ("干净", 0.4)]
+    words = {w["word"]: w["score"] for w in regroup(word_units(text), pieces)}
+    assert sum(words.values()) == pytest.approx(0.9) and words["房间"] == pytest.approx(0.3)

@@ -95,8 +95,11 @@ def _classifier_ig(
     from captum.attr import LayerIntegratedGradients
 
     model, tokenizer = predictor.model, predictor.tokenizer
+    # The model was trained with its text prefix (E5's "query: "): explain what it really sees,
+    # then shift the offsets back onto `text` and leave the prefix's own pieces out.
+    prefix = getattr(predictor.meta, "text_prefix", "") or ""
     enc = tokenizer(
-        text,
+        prefix + text,
         truncation=True,
         max_length=predictor.meta.max_length,
         return_offsets_mapping=True,
@@ -118,7 +121,10 @@ def _classifier_ig(
         return_convergence_delta=True,
     )
     scores = attributions.sum(-1)[0].detach().float().tolist()
-    return _merge_pieces(text, enc, scores), float(delta.abs().max())
+    # A SentencePiece tokenizer sees a Chinese clause as one "word": keep its pieces (characters)
+    # apart, so the caller can sum them into jieba words.
+    pieces = _merge_pieces(text, enc, scores, skip=len(prefix), by_word=not has_cjk(text))
+    return pieces, float(delta.abs().max())
 
 
 def _pad_baseline(input_ids: Any, tokenizer: Any) -> Any:
@@ -133,15 +139,21 @@ def _pad_baseline(input_ids: Any, tokenizer: Any) -> Any:
     return baseline
 
 
-def _merge_pieces(text: str, enc: Any, scores: list[float]) -> list[dict[str, Any]]:
-    """Sum word-piece scores into the words they spell (by character offsets)."""
+def _merge_pieces(
+    text: str, enc: Any, scores: list[float], *, skip: int = 0, by_word: bool = True
+) -> list[dict[str, Any]]:
+    """Sum word-piece scores into the words they spell (by character offsets); `skip` leading
+    characters (a text prefix) are not part of `text`; `by_word=False` keeps each piece."""
     words: list[dict[str, Any]] = []
     last_word: int | None = None
     for piece, word_id in enumerate(enc.word_ids(0)):
         if word_id is None:
             continue
-        start, end = (int(x) for x in enc["offset_mapping"][0][piece])
-        if word_id == last_word and words:
+        start, end = (int(x) - skip for x in enc["offset_mapping"][0][piece])
+        if end <= 0 or end <= start:  # the prefix's pieces, or an empty "▁"
+            continue
+        start = max(start, 0)
+        if by_word and word_id == last_word and words:
             words[-1]["end"] = end
             words[-1]["score"] += scores[piece]
         else:

@@ -132,11 +132,13 @@ def regroup(units: list[dict[str, Any]], words: list[dict[str, Any]]) -> list[di
     """Sum finer-grained scores (IG's per-character Chinese words) into the units that hold
     them, so every method answers in the same words; scores outside any unit are dropped."""
     out = [{**u, "score": 0.0} for u in units]
-    for word in words:
-        for unit in out:
-            if unit["start"] <= word["start"] and word["end"] <= unit["end"]:
-                unit["score"] += word["score"]
-                break
+    for word in words:  # the unit that holds the piece, else the one it starts in
+        holder = next(
+            (u for u in out if u["start"] <= word["start"] and word["end"] <= u["end"]),
+            next((u for u in out if u["start"] <= word["start"] < u["end"]), None),
+        )
+        if holder is not None:
+            holder["score"] += word["score"]
     for unit in out:
         unit["score"] = round(float(unit["score"]), 5)
     return out
