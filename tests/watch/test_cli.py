@@ -33,7 +33,9 @@ def test_watch_once_reads_the_directory(
 
     monkeypatch.setattr(
         sentiment_module, "load_sentiment",
-        lambda ref, ws, labels, **_: sentiment_module.TargetSentiment(StandInPredictor(), version=ref),
+        lambda ref, ws, labels, **_: sentiment_module.TargetSentiment(
+            StandInPredictor(), version=ref
+        ),
     )  # fmt: skip
     inbox = tmp_path / "inbox"
     inbox.mkdir()

@@ -99,7 +99,9 @@ def test_replay_end_to_end_through_the_cli(
     )
     monkeypatch.setattr(
         sentiment_module, "load_sentiment",
-        lambda ref, ws, labels, **_: sentiment_module.TargetSentiment(StandInPredictor(), version=ref),
+        lambda ref, ws, labels, **_: sentiment_module.TargetSentiment(
+            StandInPredictor(), version=ref
+        ),
     )  # fmt: skip
     ws = ["--workspace", str(tmp_path / "ws")]
     assert main(["watch", str(spec_path), "--replay", str(dated), "--speed", "max", *ws]) == 0
