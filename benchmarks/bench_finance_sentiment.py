@@ -83,15 +83,21 @@ def main() -> None:
     parser.add_argument("--workspace", type=Path, required=True)
     parser.add_argument("--minutes", default="25", help="training budget of the mixed model")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
+    parser.add_argument(
+        "--recipes-only", action="store_true",
+        help="score the two recipes' models across both splits, train nothing more",
+    )  # fmt: skip
     args = parser.parse_args()
     workspace = Workspace.resolve(args.workspace)
     data = snapshots(workspace)
     models = {
         "phrasebank only": data["phrasebank"][0] / "model",
         "fiqa only": data["fiqa"][0] / "model",
-        "phrasebank + fiqa (joint)": train_mix(workspace, data, args.minutes) / "model",
-        "phrasebank, then fiqa": train_sequential(workspace, data["phrasebank"][0]) / "model",
     }
+    if not args.recipes_only:
+        models["phrasebank + fiqa (joint)"] = train_mix(workspace, data, args.minutes) / "model"
+        sequential = train_sequential(workspace, data["phrasebank"][0])
+        models["phrasebank, then fiqa"] = sequential / "model"
     results = {
         name: {corpus: score(model, d / "validation.parquet") for corpus, (_, d) in data.items()}
         for name, model in models.items()

@@ -383,7 +383,7 @@ def main() -> None:
     parser.add_argument("--p-value", type=float, default=0.01)
     parser.add_argument("--judge", choices=["oracle", "model"], default="oracle")
     parser.add_argument("--workspace", type=Path, default=None, help="--judge model: registry")
-    parser.add_argument("--model-batch-size", type=int, default=16, help="texts per forward pass")
+    parser.add_argument("--model-batch-size", type=int, default=8, help="texts per forward pass")
     parser.add_argument("--model-en", default="models:/finance-sentiment-en-onnx-int8@candidate")
     parser.add_argument("--model-zh", default="models:/finance-sentiment-zh-onnx-int8@candidate")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")

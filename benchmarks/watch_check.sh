@@ -52,7 +52,7 @@ EOF
 VARS=(--var "inbox=$WORK/inbox" --var "model_en=$MODEL_EN" --var "model_zh=$MODEL_ZH")
 "$LLMLINE" watch "$WORK/watch.yaml" "${VARS[@]}" --workspace "$WS" >"$WORK/watch.log" 2>&1 &
 WATCHER=$!
-trap 'kill -INT $WATCHER 2>/dev/null || true' EXIT
+trap 'kill -TERM $WATCHER 2>/dev/null || true' EXIT
 
 files_read() {
   "$PYTHON" -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute('select count(*) from watch_files').fetchone()[0])" \
@@ -70,7 +70,7 @@ for day in "$WORK"/days/posts-*.jsonl; do
   done
   echo "dropped $(basename "$day"): $(files_read) file(s) read"
 done
-kill -INT $WATCHER && wait $WATCHER || true
+kill -TERM $WATCHER; wait $WATCHER 2>/dev/null || true  # a background job of a script ignores SIGINT
 trap - EXIT
 grep -E "malformed|ALERT" "$WORK/watch.log" | head -20 || true
 

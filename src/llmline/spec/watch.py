@@ -127,9 +127,9 @@ class WatchSpec(StrictModel):
         256, gt=0, description="(Post, entity) pairs handed to the model at once, by length."
     )
     model_batch_size: int = Field(
-        16, gt=0,
+        8, gt=0,
         description="Texts per forward pass of the sentiment model: small batches pad less (on 2 "
-        "cores, MiniLM int8 judged 180 texts per CPU-second at 8-16, 100 at 256).",
+        "cores the English back-test ran at 205 posts per CPU-second with 8, 144 with 32).",
     )  # fmt: skip
 
     @field_validator("bucket", "baseline_halflife")
