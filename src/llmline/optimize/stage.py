@@ -10,6 +10,7 @@ peak memory, perplexity and exact match, gated on exact match and perplexity.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,18 +56,15 @@ def optimize_model(
     base = measure_in_fresh_process(
         "original (torch fp32)", inputs.model_dir, inputs.validation, repeats, backend="torch"
     )
-    result = OptimizeResult(baseline=base)
-    for name, method in chosen:
-        directory = out_root / name
-        shutil.rmtree(directory, ignore_errors=True)
-        method(inputs, directory)
-        row = measure_in_fresh_process(name, directory, inputs.validation, repeats)
-        row["gate"] = _gate(name, base, row, inputs.spec.max_accuracy_drop)
-        row["path"] = str(directory)
-        if register_as and workspace is not None and row["gate"]["passed"]:
-            row["registered"] = _register(workspace, register_as, name, directory, row, inputs)
-        result.variants.append(row)
-        _summary(row, base)
+    result = _variants(
+        inputs, chosen, out_root, base,
+        measure=lambda name, directory: measure_in_fresh_process(
+            name, directory, inputs.validation, repeats
+        ),
+        gate=lambda name, row: _gate(name, base, row, inputs.spec.max_accuracy_drop),
+        summary=lambda row: _summary(row, base),
+        workspace=workspace, register_as=register_as, task="classification",
+    )  # fmt: skip
     write_report(result, out_root)
     return result
 
@@ -93,23 +91,47 @@ def optimize_causal_lm(
         )
 
     base = measured("original (torch fp32)", inputs.model_dir)
+    result = _variants(
+        inputs, chosen, out_root, base, measure=measured,
+        gate=lambda name, row: generative.gate(name, base, row, inputs.spec),
+        summary=lambda row: console.print(generative.summary_line(row, base)),
+        workspace=workspace, register_as=register_as, task="causal_lm",
+    )  # fmt: skip
+    write_json_atomic(out_root / "report.json", {"baseline": base, "variants": result.variants})
+    table_md = generative.report_table(base, result.variants)
+    write_text_atomic(out_root / "report.md", "# Optimization report (causal LM)\n\n" + table_md)
+    return result
+
+
+def _variants(
+    inputs: OptimizeInputs,
+    chosen: list[tuple[str, Callable[[OptimizeInputs, Path], Any]]],
+    out_root: Path,
+    base: dict[str, Any],
+    *,
+    measure: Callable[[str, Path], dict[str, Any]],
+    gate: Callable[[str, dict[str, Any]], dict[str, Any]],
+    summary: Callable[[dict[str, Any]], None],
+    workspace: Workspace | None,
+    register_as: str | None,
+    task: str,
+) -> OptimizeResult:
+    """The one loop for classifiers and chat models: build each variant into out_root/<name>/,
+    measure it, gate it against the original, register it if it passes."""
     result = OptimizeResult(baseline=base)
     for name, method in chosen:
         directory = out_root / name
         shutil.rmtree(directory, ignore_errors=True)
         method(inputs, directory)
-        row = measured(name, directory)
-        row["gate"] = generative.gate(name, base, row, inputs.spec)
+        row = measure(name, directory)
+        row["gate"] = gate(name, row)
         row["path"] = str(directory)
         if register_as and workspace is not None and row["gate"]["passed"]:
             row["registered"] = _register(
-                workspace, register_as, name, directory, row, inputs, task="causal_lm"
+                workspace, register_as, name, directory, row, inputs, task=task
             )
         result.variants.append(row)
-        console.print(generative.summary_line(row, base))
-    write_json_atomic(out_root / "report.json", {"baseline": base, "variants": result.variants})
-    table_md = generative.report_table(base, result.variants)
-    write_text_atomic(out_root / "report.md", "# Optimization report (causal LM)\n\n" + table_md)
+        summary(row)
     return result
 
 
