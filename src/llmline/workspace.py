@@ -15,11 +15,17 @@ class Workspace:
 
     @classmethod
     def resolve(cls, explicit: Path | str | None = None) -> Workspace:
-        """--workspace wins, then LLMLINE_HOME, then ./llmline-workspace."""
-        chosen = explicit or os.environ.get("LLMLINE_HOME") or DEFAULT_WORKSPACE
-        root = Path(chosen).expanduser().resolve()
+        """The chosen workspace (see `chosen_root`), created if it does not exist yet."""
+        root = cls.chosen_root(explicit)
         root.mkdir(parents=True, exist_ok=True)
         return cls(root)
+
+    @staticmethod
+    def chosen_root(explicit: Path | str | None = None) -> Path:
+        """--workspace wins, then LLMLINE_HOME, then ./llmline-workspace; nothing is created
+        (a reader such as the console must not make an empty workspace out of a typo)."""
+        chosen = explicit or os.environ.get("LLMLINE_HOME") or DEFAULT_WORKSPACE
+        return Path(chosen).expanduser().resolve()
 
     @property
     def runs(self) -> Path:

@@ -50,16 +50,15 @@ def register(verbs: Any) -> None:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    import os
 
     import uvicorn
 
     from llmline.console import console
     from llmline.ui.app import UiConfig, create_app
+    from llmline.workspace import Workspace
 
-    chosen = args.workspace or os.environ.get("LLMLINE_HOME") or "llmline-workspace"
     config = UiConfig(
-        workspace=Path(chosen),
+        workspace=Workspace.chosen_root(args.workspace),
         host=args.host,
         port=args.port,
         service_url=args.service,
