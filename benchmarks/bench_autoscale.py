@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from results_md import write_section
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "banking77" / "train.csv"
 
 
@@ -109,13 +111,7 @@ def write_results(result: dict[str, Any], command: str) -> None:
         "| t (s) | phase | RUNNING | STARTING | STOPPING | answered so far |",
         "|---|---|---|---|---|---|", *rows, "", end,
     ])  # fmt: skip
-    text = results.read_text(encoding="utf-8")
-    if start in text:
-        before, rest = text.split(start, 1)
-        text = before + section + rest.split(end, 1)[1]
-    else:
-        text = text.replace("### Drift scenario", f"{section}\n\n### Drift scenario", 1)
-    results.write_text(text, encoding="utf-8")
+    write_section(results, section, start, end, before="### Drift scenario")
 
 
 def main() -> None:

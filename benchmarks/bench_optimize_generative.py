@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from results_md import write_section
+
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "banking77-instruct.yaml"
 METHODS = ["dynamic-int8", "gguf-q8_0", "gguf-f16"]
 
@@ -108,13 +110,7 @@ def write_results(report: dict, table: str, command: str) -> None:
         "batch 1, one torch thread (the service's setting on 2 cores); peak RSS of the fresh "
         "measuring process.", "", table.strip(), "", end,
     ])  # fmt: skip
-    text = results.read_text(encoding="utf-8")
-    if start in text:
-        before, rest = text.split(start, 1)
-        text = before + section + rest.split(end, 1)[1]
-    else:
-        text = text.replace("### Drift scenario", f"{section}\n\n### Drift scenario", 1)
-    results.write_text(text, encoding="utf-8")
+    write_section(results, section, start, end, before="### Drift scenario")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from results_md import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
 PEFT = {
     "full": None,
@@ -165,14 +167,7 @@ def write_cpu_section(table: str, command: str) -> None:
         table, "", end,
     ])  # fmt: skip
     results = ROOT / "benchmarks" / "RESULTS.md"
-    text = results.read_text(encoding="utf-8")
-    if start in text:
-        before, rest = text.split(start, 1)
-        text = before + section + rest.split(end, 1)[1]
-    else:
-        anchor = "### Pre-training: a causal LM from scratch"
-        text = text.replace(anchor, f"{section}\n\n{anchor}", 1)
-    results.write_text(text, encoding="utf-8")
+    write_section(results, section, start, end, before="### Pre-training: a causal LM from scratch")
 
 
 if __name__ == "__main__":
