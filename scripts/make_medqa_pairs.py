@@ -19,7 +19,7 @@ Files (TSV, no header, `label<TAB>question<TAB>answer`, the cmedqa/cmedqq layout
   recall) and one random other answer (0). Answers equal to the question's own after
   whitespace folding never serve as negatives.
 
-    PYTHONPATH=src python benchmarks/bench_kb_pairs.py OUT_DIR [--rerank-questions 3000]
+    PYTHONPATH=src python scripts/make_medqa_pairs.py OUT_DIR [--rerank-questions 3000]
 """
 
 from __future__ import annotations
