@@ -50,6 +50,32 @@ def test_embeddings_follow_the_openai_shape_and_are_normalised(predictor: Any) -
     assert client.post("/v1/embeddings", json={"input": []}).status_code == 422
 
 
+def test_embeddings_use_the_tokenizer_from_the_batcher_thread_only(predictor: Any) -> None:
+    """A fast tokenizer called from two threads at once raises "Already borrowed": every call
+    of /v1/embeddings (vectors and the token count) must come from the model's one thread."""
+    tokenizer, callers = predictor.tokenizer, set()
+
+    class Watched:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(tokenizer, name)
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            callers.add(threading.current_thread().name)
+            return tokenizer(*args, **kwargs)
+
+    predictor.tokenizer = Watched()
+    try:
+        client = TestClient(create_app(predictor, model_ref="m"))
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(
+                lambda i: client.post("/v1/embeddings", json={"input": [f"card {i}"]}), range(8)
+            ))  # fmt: skip
+    finally:
+        predictor.tokenizer = tokenizer
+    assert all(a.status_code == 200 and a.json()["usage"]["prompt_tokens"] > 0 for a in answers)
+    assert callers == {"llmline-batcher"}
+
+
 def test_api_keys_are_stored_hashed_and_scoped_per_route(predictor: Any, tmp_path: Path) -> None:
     store = KeyStore([])
     classify_key = store.create("app", scopes=["classify"], rate_per_s=None, burst=5)
@@ -87,6 +113,12 @@ def test_body_and_text_limits(predictor: Any) -> None:
     client = TestClient(create_app(predictor, model_ref="m", settings=settings))
     big = client.post("/v1/classify", json={"texts": ["word " * 1000]})
     assert big.status_code == 413
+    body = ('{"texts": ["' + "word " * 1000 + '"]}').encode()
+    chunked = client.post(  # no Content-Length: the bytes are counted as they arrive
+        "/v1/classify", content=iter([body[:1000], body[1000:]]),
+        headers={"content-type": "application/json"},
+    )  # fmt: skip
+    assert "content-length" not in chunked.request.headers and chunked.status_code == 413
     long = client.post("/v1/classify", json={"texts": ["ok", "x" * 51]})
     assert long.status_code == 422 and "texts.1" in long.json()["detail"]
 

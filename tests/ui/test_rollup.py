@@ -86,3 +86,12 @@ def test_binned_ks_is_close_to_the_exact_one(shift: float) -> None:
     exact = ks_2samp(reference, served)
     assert stat <= exact.statistic + 1e-9 and exact.statistic - stat < 0.05
     assert (p < 0.01) == (exact.pvalue < 0.01)
+
+
+def test_a_page_does_not_wait_for_a_fold_under_way(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'monitor.db'}"
+    MonitorStore(url).insert(_rows(200, time.time()))
+    rollup = Rollup(tmp_path / "r.db", url)
+    with rollup._lock:  # another thread folding (the console's start-up fold)
+        assert rollup.folding and rollup.refresh(wait=False) == 0
+    assert not rollup.folding and rollup.refresh(wait=False) == 200

@@ -68,6 +68,9 @@ def cmd_ui(args: argparse.Namespace) -> int:
         extra={"rules": str(args.rules)} if args.rules else {},
     )
     app = create_app(config)
+    from llmline.ui.warmup import warm_up
+
+    console.print(f"[bold]ui[/]: {warm_up(app).summary()}")
     access = "no login (loopback)" if config.loopback else "login with an API key"
     console.print(
         f"[bold]ui[/]: http://{args.host}:{args.port}/ over {config.workspace} ({access})"

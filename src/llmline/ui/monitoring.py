@@ -33,7 +33,7 @@ def store_url(request: Request) -> str:
     return config.monitor_url or f"sqlite:///{request.app.state.workspace.monitor_db}"
 
 
-def rollup(request: Request) -> Rollup:
+def rollup_without_refresh(request: Request) -> Rollup:
     cache = request.app.state.cache
     if "rollup" not in cache:
         cache["rollup"] = Rollup(
@@ -41,8 +41,16 @@ def rollup(request: Request) -> Rollup:
         )
         cache["rollup_at"] = 0.0
     folded: Rollup = cache["rollup"]
+    return folded
+
+
+def rollup(request: Request) -> Rollup:
+    """The roll-ups, with the store's new rows folded in (at most every couple of seconds; not
+    while another fold runs: the page then shows what is folded so far)."""
+    cache = request.app.state.cache
+    folded = rollup_without_refresh(request)
     if time.monotonic() - cache["rollup_at"] > _REFRESH_EVERY_S:
-        folded.refresh()
+        folded.refresh(wait=False)
         cache["rollup_at"] = time.monotonic()
     return folded
 
@@ -68,6 +76,7 @@ def monitoring_page(request: Request) -> Response:
     return render(
         request,
         "monitoring.html",
+        folding=rollup(request).folding,
         models=models,
         alerts=alert_log(request),
         finance=_watch_tables(request),
@@ -95,6 +104,7 @@ def model_page(request: Request, ref: str, days: float = 7.0) -> Response:
     return render(
         request,
         "model.html",
+        folding=folded.folding,
         ref=ref,
         days=days,
         total=total,

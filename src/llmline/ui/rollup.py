@@ -152,13 +152,30 @@ class Rollup:
 
         return bool(inspect(self._store()).has_table("requests"))
 
-    def refresh(self) -> int:
-        """Fold new store rows in; returns how many. A store that shrank is folded anew."""
+    @property
+    def folding(self) -> bool:
+        """True while a fold runs (the console's start-up fold of a big store, or a page's)."""
+        return self._lock.locked()
+
+    def refresh(self, wait: bool = True) -> int:
+        """Fold new store rows in; returns how many. A store that shrank is folded anew.
+
+        With wait=False a fold already under way elsewhere is left to finish and 0 comes back
+        at once: a page then renders the roll-ups committed so far instead of waiting minutes.
+        """
         if not self.store_exists() or not self._has_requests():
             return 0
+        if not self._lock.acquire(blocking=wait):
+            return 0
+        try:
+            return self._fold_new_rows()
+        finally:
+            self._lock.release()
+
+    def _fold_new_rows(self) -> int:
         from sqlalchemy import text
 
-        with self._lock, self._connect() as db:
+        with self._connect() as db:
             row = db.execute("SELECT last_id FROM rollup_state WHERE source=?", (self.store_url,))
             found = row.fetchone()
             last = int(found[0]) if found else 0

@@ -31,10 +31,16 @@ def install(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
             return error
         started = time.perf_counter()
         metrics.texts.labels("/v1/embeddings").inc(len(texts))
-        vectors = await state.run_batched(
-            lambda items: embed_texts(predictor, items), texts, group=("embed", id(predictor))
-        )
-        tokens = _token_count(predictor, texts)
+
+        # Tokens are counted in the batcher's thread too: a fast tokenizer used from two threads
+        # at once raises "Already borrowed" (seen under concurrent load).
+        def embed_and_count(items: list[str]) -> list[tuple[list[float], int]]:
+            vectors = embed_texts(predictor, items)
+            return list(zip(vectors, _token_counts(predictor, items), strict=True))
+
+        rows = await state.run_batched(embed_and_count, texts, group=("embed", id(predictor)))
+        vectors = [vector for vector, _ in rows]
+        tokens = sum(count for _, count in rows)
         state.log_predictions(
             "/v1/embeddings", texts, [{} for _ in texts], time.perf_counter() - started
         )
@@ -47,8 +53,8 @@ def install(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) -> None:
         )
 
 
-def _token_count(predictor: Any, texts: list[str]) -> int:
+def _token_counts(predictor: Any, texts: list[str]) -> list[int]:
     tokenizer = getattr(predictor, "tokenizer", None)
     if tokenizer is None:
-        return sum(len(t.split()) for t in texts)
-    return sum(len(ids) for ids in tokenizer(texts, truncation=True)["input_ids"])
+        return [len(t.split()) for t in texts]
+    return [len(ids) for ids in tokenizer(texts, truncation=True)["input_ids"]]
