@@ -238,6 +238,21 @@ def ratio_only(links: list[dict[str, Any]], args: argparse.Namespace) -> list[tu
     ]
 
 
+def volume_only(links: list[dict[str, Any]], args: argparse.Namespace, season: str) -> list[tuple]:
+    """A volume rule alone (>= 2x the usual posts in the hour, Poisson test), with one rate for
+    all hours (season none) or a rate per hour of the day (season daily)."""
+    rule = SurgeRuleSpec.model_validate(
+        RULE | {"name": f"volume-{season}", "metric": "volume", "p_value": args.p_value,
+                "season": season}
+    )  # fmt: skip
+    detector = SurgeDetector([rule], min_baseline_posts=args.min_baseline)
+    return [
+        (a.entity, a.ts)
+        for link in links
+        for a in detector.observe(link["entity"], link["ts"], False, "x")
+    ]
+
+
 def score(alerts: list[tuple], surges: list[Surge], links: list[dict[str, Any]]) -> dict[str, Any]:
     hits: dict[str, tuple[float, int]] = {}
     false = 0
@@ -305,6 +320,8 @@ def run(lang: str, args: argparse.Namespace) -> dict[str, Any]:
         "watch": score(alerts, surges, links),
         "fixed_threshold": score(fixed_threshold(links, 0.5, 10), surges, links),
         "ratio_only": score(ratio_only(links, args), surges, links),
+        "volume_daily": score(volume_only(links, args, "daily"), surges, links),
+        "volume_flat": score(volume_only(links, args, "none"), surges, links),
     }
     return result
 
@@ -325,8 +342,10 @@ def table(results: list[dict[str, Any]]) -> str:
             f"{_median([r['posts_per_s'] for r in runs])} "
             f"({_median([r['posts_per_cpu_s'] for r in runs])})"
         )
-        for name in ("watch", "ratio_only", "fixed_threshold"):
-            rows = [r[name] for r in runs]
+        for name in ("watch", "ratio_only", "fixed_threshold", "volume_daily", "volume_flat"):
+            rows = [r[name] for r in runs if name in r]
+            if not rows:
+                continue
             minutes = [d for s in rows for d in s["delay_min"] if d is not None]
             posts = [d for s in rows for d in s["delay_posts"] if d is not None]
             false = sum(s["false"] for s in rows)

@@ -120,3 +120,42 @@ def test_rules_limited_to_entities_ignore_others() -> None:
     detector = SurgeDetector([rule(entities=["B"], min_posts=1)], min_baseline_posts=1)
     assert detector.observe("A", 0.0, True, "a") == []
     assert ("A", "neg-surge") not in detector.states
+
+
+def diurnal(
+    detector: SurgeDetector, rng: np.random.Generator, days: int, burst_day: int | None = None
+) -> list[float]:
+    """40 posts an hour from 08:00 to 22:00 UTC and 8 at night (5x busier by day); on
+    `burst_day` the hour from 14:00 has 3x its usual posts."""
+    alerts, ts = [], 0.0
+    while ts < days * 24 * HOUR:
+        hour = ts / HOUR % 24
+        rate = 40.0 if 8 <= hour < 22 else 8.0
+        if burst_day is not None and burst_day * 24 + 14 <= ts / HOUR < burst_day * 24 + 15:
+            rate *= 3
+        ts += rng.exponential(HOUR / rate)
+        alerts += [a.ts for a in detector.observe("A", ts, False, f"p{ts:.0f}")]
+    return alerts
+
+
+def volume(season: str) -> SurgeRuleSpec:
+    return rule(name=f"volume-{season}", metric="volume", ratio=2.0, season=season)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_daily_season_keeps_busy_mornings_quiet_and_one_rate_does_not(seed: int) -> None:
+    flat = SurgeDetector([volume("none")], halflife="1d", min_baseline_posts=50)
+    assert diurnal(flat, np.random.default_rng(seed), days=4)  # every morning looks like a burst
+    daily = SurgeDetector([volume("daily")], halflife="1d", min_baseline_posts=50)
+    assert diurnal(daily, np.random.default_rng(seed), days=7) == []
+
+
+def test_daily_season_fires_on_a_burst_within_its_hour() -> None:
+    detector = SurgeDetector([volume("daily")], halflife="1d", min_baseline_posts=50)
+    alerts = diurnal(detector, np.random.default_rng(3), days=4, burst_day=3)
+    assert len(alerts) == 1 and 3 * 24 + 14 <= alerts[0] / HOUR < 3 * 24 + 15
+
+
+def test_season_is_refused_on_the_negative_share() -> None:
+    with pytest.raises(ValueError, match="season applies to metric: volume only"):
+        rule(season="daily")

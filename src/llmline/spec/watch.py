@@ -49,12 +49,27 @@ class SurgeRuleSpec(StrictModel):
     entities: list[str] = Field(
         default_factory=list, description="Only these entities; empty is every entity."
     )
+    season: Literal["none", "daily"] = Field(
+        "none",
+        description="volume only. daily: the baseline is the entity's rate for each hour of the "
+        "day (UTC), learnt from at least one full day of its posts, so a busy morning is compared "
+        "with earlier mornings, not with the night; none: one rate for all hours.",
+    )
 
     @field_validator("window", "cooldown")
     @classmethod
     def _duration(cls, value: str) -> str:
         duration_seconds(value)
         return value
+
+    @model_validator(mode="after")
+    def _season_is_for_volume(self) -> SurgeRuleSpec:
+        if self.season != "none" and self.metric != "volume":
+            raise ValueError(
+                f"rule {self.name!r}: season applies to metric: volume only (a negative share "
+                "is already relative to the posts of its own window)"
+            )
+        return self
 
 
 class DirectorySourceSpec(StrictModel):
