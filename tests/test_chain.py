@@ -130,7 +130,10 @@ def test_editing_gates_re_evaluates_without_re_training(
     model = "model/model.safetensors"
     assert (second.run.dir / model).read_bytes() == (first.run.dir / model).read_bytes()
     assert (second.run.dir / "eval/report.json").exists()
-    assert len(list_versions(workspace)) == 2  # the same model, registered again
+    # the same weights, validation data and verdict: the version is reused, not duplicated
+    versions = list_versions(workspace)
+    assert len(versions) == 1 and versions[0]["tags"]["llmline.run_id"] == first.run.run_id
+    assert second.results["register"]["result"]["version"] == versions[0]["version"]
 
 
 @pytest.mark.slow

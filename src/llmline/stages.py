@@ -83,7 +83,7 @@ def all_gates(ctx: Context) -> list[dict[str, Any]]:
 
 def _register(ctx: Context) -> StageOutput:
     from llmline.lineage import audit_append
-    from llmline.registry.store import register_version, set_alias
+    from llmline.registry.store import register_version, set_alias, version_of_same_model
 
     spec, run = ctx.spec, ctx.run
     gates = all_gates(ctx)
@@ -100,19 +100,29 @@ def _register(ctx: Context) -> StageOutput:
         "llmline.gates": "passed" if not failed else "failed",
     }
     evaluation = ctx.results["evaluate"]["result"]
-    version = register_version(
-        ctx.workspace,
-        name=spec.model_name,
-        model_dir=run.model_dir,
-        params={f"train.{k}": v for k, v in spec.train.model_dump().items()} | {"seed": spec.seed},
-        metrics={f"val_{name}": float(v) for name, v in evaluation["metrics"].items()},
-        tags=tags,
-        tracking_uri=spec.registry.tracking_uri,
-    )
-    audit_append(
-        ctx.workspace.audit_log, "model_registered", name=version.name, version=version.version,
-        run_id=run.run_id, model_sha256=tags["llmline.model_sha256"],
-    )  # fmt: skip
+    uri = spec.registry.tracking_uri
+    version = version_of_same_model(ctx.workspace, spec.model_name, tags, uri)
+    if version is not None:
+        console.print(
+            f"register: {version.name} v{version.version} already holds this model "
+            f"(same weights, validation data and gate verdict; run "
+            f"{version.tags.get('llmline.run_id')}): not registered again"
+        )
+    else:
+        version = register_version(
+            ctx.workspace,
+            name=spec.model_name,
+            model_dir=run.model_dir,
+            params={f"train.{k}": v for k, v in spec.train.model_dump().items()}
+            | {"seed": spec.seed},
+            metrics={f"val_{name}": float(v) for name, v in evaluation["metrics"].items()},
+            tags=tags,
+            tracking_uri=uri,
+        )
+        audit_append(
+            ctx.workspace.audit_log, "model_registered", name=version.name,
+            version=version.version, run_id=run.run_id, model_sha256=tags["llmline.model_sha256"],
+        )  # fmt: skip
     alias = None
     if failed:
         from llmline.registry.promote import describe
@@ -122,9 +132,12 @@ def _register(ctx: Context) -> StageOutput:
             f"[yellow]register[/]: {version.name} v{version.version} registered WITHOUT alias "
             f"'{spec.registry.alias}' because a gate failed: {reasons}"
         )
+    elif spec.registry.alias in version.aliases:
+        alias = spec.registry.alias
+        console.print(f"[bold]register[/]: {version.name} v{version.version} stays @{alias}")
     else:
         set_alias(ctx.workspace, version.name, spec.registry.alias, version.version,
-                  tracking_uri=spec.registry.tracking_uri)  # fmt: skip
+                  tracking_uri=uri)  # fmt: skip
         alias = spec.registry.alias
         audit_append(
             ctx.workspace.audit_log, "alias_moved", name=version.name, alias=alias,

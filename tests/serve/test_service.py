@@ -119,6 +119,7 @@ def test_body_and_text_limits(predictor: Any) -> None:
         headers={"content-type": "application/json"},
     )  # fmt: skip
     assert "content-length" not in chunked.request.headers and chunked.status_code == 413
+    assert "2048 byte limit" in chunked.json()["detail"]
     long = client.post("/v1/classify", json={"texts": ["ok", "x" * 51]})
     assert long.status_code == 422 and "texts.1" in long.json()["detail"]
 

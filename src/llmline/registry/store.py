@@ -85,6 +85,40 @@ def register_version(
     return ModelVersion(name, str(version.version), [], source, dict(tags))
 
 
+SAME_MODEL_TAGS = (
+    "llmline.model_sha256",
+    "llmline.data_validation_sha256",
+    "llmline.task",
+    "llmline.gates",
+)
+
+
+def version_of_same_model(
+    workspace: Workspace, name: str, tags: dict[str, str], tracking_uri: str | None = None
+) -> ModelVersion | None:
+    """The newest version of `name` holding the same model bytes, scored on the same validation
+    bytes with the same gate verdict: registering it again would add a version that differs
+    only in number (a recipe that reuses another's trained stages, e.g. an assistant recipe
+    over its intent model's blocks)."""
+    from mlflow.exceptions import MlflowException
+
+    mlflow_client = client(workspace, tracking_uri)
+    try:
+        found = mlflow_client.search_model_versions(f"name='{name}'")
+    except MlflowException:
+        return None
+    same = [
+        v for v in found
+        if all((v.tags or {}).get(key) == tags.get(key) for key in SAME_MODEL_TAGS)
+    ]  # fmt: skip
+    if not same:
+        return None
+    newest = max(same, key=lambda v: int(v.version))
+    return ModelVersion(
+        name, str(newest.version), list(newest.aliases or []), newest.source, dict(newest.tags)
+    )
+
+
 def set_alias(workspace: Workspace, name: str, alias: str, version: str, **kw: Any) -> None:
     client(workspace, kw.get("tracking_uri")).set_registered_model_alias(name, alias, version)
 

@@ -76,9 +76,6 @@ def create_app(
         f"Request bodies over {settings.max_body_bytes} bytes get 413.",
         lifespan=_lifespan(state),
         middleware=[layer for layer in layers if layer is not None],
-        # The gate refuses a declared Content-Length over the limit before anything is read;
-        # this counts the bytes as they arrive, for chunked bodies and lying headers.
-        max_body_size=settings.max_body_bytes,
     )
     app.state.llmline = state
     app.state.metrics = metrics

@@ -11,6 +11,7 @@ import time
 
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -44,6 +45,10 @@ async def read_body(receive: Receive) -> tuple[bytes, Receive]:
         return message
 
     return body, again
+
+
+class BodyTooLarge(HTTPException):
+    """The request body passed the service's byte limit while it was being read."""
 
 
 def middleware(state: ServiceState, metrics: ServiceMetrics) -> Middleware:
@@ -97,18 +102,39 @@ class ServiceGate:
 
     async def measured(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        status = 500  # what an exception before the first byte turns into
+        status, responded = 500, False  # 500: what an exception before the first byte becomes
 
         async def send_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, responded = message["status"], True
             await send(message)
 
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, self.limited(receive), send_status)
+        except BodyTooLarge as exc:  # from a layer that read the body before the routes
+            if responded:
+                raise
+            await JSONResponse({"detail": exc.detail}, 413)(scope, receive, send_status)
         finally:
             self.record(scope, status, time.perf_counter() - started)
+
+    def limited(self, receive: Receive) -> Receive:
+        """`receive` that counts the body's bytes as they arrive: a chunked body, or one whose
+        Content-Length lies, gets the same 413 as a declared one. An HTTPException, so that
+        FastAPI's body parsing passes it on (to its 413 answer) instead of making it a 400."""
+        limit, total = self.state.settings.max_body_bytes, 0
+
+        async def counted() -> Message:
+            nonlocal total
+            message = await receive()
+            if message["type"] == "http.request":
+                total += len(message.get("body", b""))
+                if total > limit:
+                    raise BodyTooLarge(413, f"body over the {limit} byte limit")
+            return message
+
+        return counted
 
     def record(self, scope: Scope, status: int, seconds: float) -> None:
         path = getattr(scope.get("route"), "path", "unmatched")
