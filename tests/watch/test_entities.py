@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,25 @@ def test_ner_adds_unlisted_organisations_only(watch_list: Path) -> None:
         ("比亚迪", "ner", False),
         ("Kweichow Moutai", "list", True),  # the list wins the span the tagger also found
     ]
+
+
+def test_each_language_goes_to_its_own_tagger(watch_list: Path) -> None:
+    class Everything:
+        """Tags every text whole as one ORG and remembers what it saw."""
+
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        def predict(self, texts: Sequence[str], *, top_k: int = 1) -> list[dict[str, Any]]:
+            self.seen += texts
+            return [{"entities": [{"label": "ORG", "start": 0, "end": len(t)}]} for t in texts]
+
+    english, chinese = Everything(), Everything()
+    linker = EntityLinker(load_watch_list(watch_list), taggers={"en": english, "zh": chinese})
+    texts = ["Zeta Corp", "宁德时代", "Bonjour Zeta"]
+    found = linker.link(texts, ["en", "zh", "fr"])
+    assert english.seen == ["Zeta Corp"] and chinese.seen == ["宁德时代"]
+    assert [[m.entity for m in mentions] for mentions in found] == [["Zeta Corp"], ["宁德时代"], []]
 
 
 def test_duplicate_alias_names_both_entities_and_the_line(tmp_path: Path) -> None:

@@ -125,7 +125,14 @@ class WatchSpec(StrictModel):
         "already named so, or 0/1/2 in that order, need no entry.",
     )
     ner_model: str | None = Field(
-        None, description="Token-classification model whose ORG spans add unlisted entities."
+        None,
+        description="Token-classification model whose ORG spans add unlisted entities, for "
+        "posts in languages `ner_models` does not name.",
+    )
+    ner_models: dict[str, str] = Field(
+        default_factory=dict,
+        description="Language (as detected: en, zh, ...) -> the NER model for posts in it, e.g. "
+        "{en: models:/conll2003-ner@champion, zh: models:/peoples-daily-ner@champion}.",
     )
     link_unlisted: bool = Field(
         True, description="Cashtags, exchange codes and NER organisations not on the list "

@@ -185,16 +185,25 @@ class EntityLinker:
     """Link texts to entities: list aliases, codes and (optionally) an NER model's organisations."""
 
     def __init__(
-        self, watch_list: WatchList, *, tagger: OrgTagger | None = None, link_unlisted: bool = True
+        self,
+        watch_list: WatchList,
+        *,
+        tagger: OrgTagger | None = None,
+        taggers: dict[str, OrgTagger] | None = None,
+        link_unlisted: bool = True,
     ) -> None:
+        """`taggers` by detected language (en, zh, ...); `tagger` for the other languages."""
         self.watch_list = watch_list
         self.tagger = tagger
+        self.taggers = dict(taggers or {})
         self.link_unlisted = link_unlisted
         self._aliases = _alias_regex({a for e in watch_list.entities.values() for a in e.aliases})
 
-    def link(self, texts: Sequence[str]) -> list[list[Mention]]:
+    def link(
+        self, texts: Sequence[str], languages: Sequence[str] | None = None
+    ) -> list[list[Mention]]:
         """Non-overlapping mentions per text, in order; longer spans win, then list > code > ner."""
-        tagged = self._tag(texts)
+        tagged = self._tag(texts, languages or [""] * len(texts))
         return [
             _resolve([*self._listed(text), *self._codes(text), *self._orgs(text, spans)])
             for text, spans in zip(texts, tagged, strict=True)
@@ -215,10 +224,19 @@ class EntityLinker:
             elif self.link_unlisted:
                 yield Mention(code, match[0], match.start(), match.end(), "code", listed=False)
 
-    def _tag(self, texts: Sequence[str]) -> list[list[dict[str, Any]]]:
-        if self.tagger is None:
-            return [[] for _ in texts]
-        return [result.get("entities", []) for result in self.tagger.predict(list(texts))]
+    def _tag(self, texts: Sequence[str], languages: Sequence[str]) -> list[list[dict[str, Any]]]:
+        """Each text's spans from its language's tagger, one predict call per tagger."""
+        spans: list[list[dict[str, Any]]] = [[] for _ in texts]
+        groups: dict[int, tuple[OrgTagger, list[int]]] = {}
+        for i, language in enumerate(languages):
+            tagger = self.taggers.get(language, self.tagger)
+            if tagger is not None:
+                groups.setdefault(id(tagger), (tagger, []))[1].append(i)
+        for tagger, rows in groups.values():
+            results = tagger.predict([texts[i] for i in rows])
+            for i, result in zip(rows, results, strict=True):
+                spans[i] = result.get("entities", [])
+        return spans
 
     def _orgs(self, text: str, spans: list[dict[str, Any]]) -> Iterable[Mention]:
         for span in spans:

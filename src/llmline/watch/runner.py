@@ -60,19 +60,34 @@ def build_stream(
     """The stream with the spec's watch list, models and store (models may be passed in)."""
     if sentiment is None:
         sentiment = load_judges(spec, workspace)
+    taggers = load_taggers(spec, workspace)
     if tagger is None and spec.ner_model is not None:
-        from llmline.models.backend import load_serving_predictor
-        from llmline.models.resolve import resolve_model
-
-        tagger = load_serving_predictor(resolve_model(spec.ner_model, workspace))
+        tagger = taggers[spec.ner_model]
     linker = EntityLinker(
-        load_watch_list(spec.watch_list), tagger=tagger, link_unlisted=spec.link_unlisted
+        load_watch_list(spec.watch_list),
+        tagger=tagger,
+        taggers={language: taggers[ref] for language, ref in spec.ner_models.items()},
+        link_unlisted=spec.link_unlisted,
     )
     stream = WatchStream(spec, watch_store(spec, workspace), linker, sentiment)
     warmed = stream.warm_start()
     if warmed:
         log.info("surge baselines rebuilt from %d stored links", warmed)
     return stream
+
+
+def load_taggers(spec: WatchSpec, workspace: Any) -> dict[str, Any]:
+    """`watch.ner_model` and `watch.ner_models` by reference, each loaded once."""
+    references = [*spec.ner_models.values(), *([spec.ner_model] if spec.ner_model else [])]
+    if not references:
+        return {}
+    from llmline.models.backend import load_serving_predictor
+    from llmline.models.resolve import resolve_model
+
+    return {
+        reference: load_serving_predictor(resolve_model(reference, workspace))
+        for reference in dict.fromkeys(references)
+    }
 
 
 def load_judges(spec: WatchSpec, workspace: Any) -> LanguageJudges:

@@ -129,8 +129,8 @@ class WatchStream:
         report = BatchReport(received=len(posts))
         kept, ids, reposts = self._fold(posts)
         texts = [redact_text(p.text)[0] for p in kept]  # nothing below sees raw PII
-        mentions = self.linker.link(texts)
         languages = [post_language(text) for text in texts]
+        mentions = self.linker.link(texts, languages)
         judged = self._judge(texts, mentions, languages)
         now = time.time()
         post_rows, link_rows = [], []
