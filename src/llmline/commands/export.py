@@ -20,7 +20,8 @@ def register(verbs: Any) -> None:
     export.add_argument("--output", type=Path, required=True, help="directory to write")
     export.add_argument(
         "--tolerance", type=float, default=1e-4,
-        help="largest allowed |logit| difference, merged vs base+adapter",
+        help="largest allowed logit difference, merged vs base+adapter, relative to the "
+        "largest logit (at least 1)",
     )  # fmt: skip
     add_workspace_argument(export)
     export.set_defaults(handler=cmd_export)
@@ -36,10 +37,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     result = merge_adapter(resolve_model(args.model, workspace), args.output,
                            tolerance=args.tolerance)  # fmt: skip
     audit_append(workspace.audit_log, "adapter_merged", model=args.model,
-                 output=str(args.output), max_abs_diff=result.max_abs_diff,
+                 output=str(args.output), max_relative_diff=result.max_relative_diff,
                  output_sha256=sha256_path(args.output))  # fmt: skip
     console.print(
-        f"[bold]export[/]: merged into {args.output}; max |logit| difference vs base+adapter "
-        f"{result.max_abs_diff:.2e} (tolerance {result.tolerance:.0e})"
+        f"[bold]export[/]: merged into {args.output}; largest logit difference vs base+adapter "
+        f"{result.max_relative_diff:.2e} of the largest logit (tolerance {result.tolerance:.0e})"
     )
     return 0
