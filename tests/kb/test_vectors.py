@@ -1,8 +1,8 @@
 """Vector stores: embedded FAISS always; PostgreSQL + pgvector where a server is given.
 
-LLMLINE_TEST_PGVECTOR_URL names a server with the pgvector extension; LLMLINE_TEST_POSTGRES_URL
-(set by `.ci/start-postgres`) names Debian's server, which has no pgvector package in bookworm:
-there the store must refuse with a clear error, and the vector tests are skipped.
+LLMLINE_TEST_PGVECTOR_URL names a server with the pgvector extension (`.ci/start-pgvector` starts
+one from a pinned wheel); LLMLINE_TEST_POSTGRES_URL (set by `.ci/start-postgres`) names Debian's
+server, which has no pgvector package in bookworm: there the store must refuse with a clear error.
 """
 
 from __future__ import annotations
