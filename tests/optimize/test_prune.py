@@ -148,3 +148,14 @@ def test_head_share_and_heads_per_layer_exclude_each_other() -> None:
         OptimizeSpec(head_share=0.2, heads_per_layer=2)
     with pytest.raises(ValidationError):
         OptimizeSpec(neuron_scope="model")  # type: ignore[arg-type]
+
+
+def test_an_adapters_size_counts_its_pinned_base(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    from llmline.models.adapters import ADAPTER_CONFIG, pin_base
+
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / ADAPTER_CONFIG).write_text("{}", encoding="utf-8")
+    (adapter / "adapter_model.safetensors").write_bytes(b"\0" * 1000)
+    pin_base(adapter, str(tiny_bert_dir), tiny_bert_dir)
+    assert size_on_disk_mb(adapter) == pytest.approx(size_on_disk_mb(tiny_bert_dir) + 0.001)

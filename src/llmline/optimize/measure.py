@@ -38,11 +38,16 @@ class Measurement:
 
 
 def size_on_disk_mb(directory: Path) -> float:
-    """Weights only (tokenizer files are the same for every variant)."""
+    """Weights only (tokenizer files are the same for every variant). An adapter counts its
+    pinned base too: serving it needs both, and its own few MB beside a merged variant's
+    hundreds would make every compression look like growth."""
+    from llmline.models.adapters import is_adapter_dir, pinned_base_dir
+
     weights = [
         p for p in directory.rglob("*") if p.suffix in (".safetensors", ".onnx", ".bin", ".gguf")
     ]
-    return sum(p.stat().st_size for p in weights) / 1e6
+    own = sum(p.stat().st_size for p in weights) / 1e6
+    return own + size_on_disk_mb(pinned_base_dir(directory)) if is_adapter_dir(directory) else own
 
 
 def percentile(values: Sequence[float], q: float) -> float:
