@@ -77,6 +77,26 @@ def toy_csv(tmp_path: Path) -> Path:
     return write_csv(tmp_path / "toy.csv", rows)
 
 
+def banking77_slice_spec(
+    shared_datasets: Path, name: str, *, steps: str = "", train: str = ""
+) -> str:
+    """A spec for 400 real Banking77 rows on the packaged MiniLM, 12 steps: the integration
+    tests' chain run. `steps` and `train` add YAML lines under data.steps and train."""
+    source = shared_datasets / "banking77" / "train.csv"
+    return (
+        f"name: {name}\n"
+        "data:\n"
+        f"  source: {{path: {source}, text_column: text, label_column: category}}\n"
+        "  max_rows: 400\n"
+        "  validation_fraction: 0.2\n" + (f"  steps:\n{steps}" if steps else "") + "train:\n"
+        "  base_model: packaged:minilm\n"
+        "  max_steps: 12\n"
+        "  batch_size: 16\n"
+        "  head_learning_rate: 2.0e-3\n" + train + "evaluate:\n"
+        "  gates: {min_accuracy: 0.5}\n"
+    )
+
+
 def toy_spec_text(data: Path, base_model: Path, **train: object) -> str:
     train_lines = "".join(f"  {k}: {v}\n" for k, v in train.items())
     return (

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from llmline.cli import main
+from tests.conftest import banking77_slice_spec
 
 
 @pytest.mark.integration
@@ -17,22 +18,7 @@ def test_banking77_slice_end_to_end(
     tmp_path: Path, shared_datasets: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = tmp_path / "b77.yaml"
-    spec.write_text(
-        "name: b77-slice\n"
-        "data:\n"
-        f"  source: {{path: {shared_datasets / 'banking77' / 'train.csv'},"
-        " text_column: text, label_column: category}\n"
-        "  max_rows: 400\n"
-        "  validation_fraction: 0.2\n"
-        "train:\n"
-        "  base_model: packaged:minilm\n"
-        "  max_steps: 12\n"
-        "  batch_size: 16\n"
-        "  head_learning_rate: 2.0e-3\n"
-        "evaluate:\n"
-        "  gates: {min_accuracy: 0.5}\n",
-        encoding="utf-8",
-    )
+    spec.write_text(banking77_slice_spec(shared_datasets, "b77-slice"), encoding="utf-8")
     workspace = tmp_path / "ws"
     assert main(["run", str(spec), "--workspace", str(workspace)]) == 0
     err = capsys.readouterr().err

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from llmline.cli import main
+from tests.conftest import banking77_slice_spec
 
 
 @pytest.mark.integration
@@ -19,25 +20,13 @@ def test_banking77_slice_with_adapters_and_counterfactuals_then_lime_and_shap(
 ) -> None:
     spec = tmp_path / "b77.yaml"
     spec.write_text(
-        "name: b77-adapter-cda\n"
-        "data:\n"
-        f"  source: {{path: {shared_datasets / 'banking77' / 'train.csv'},"
-        " text_column: text, label_column: category}\n"
-        "  max_rows: 400\n"
-        "  validation_fraction: 0.2\n"
-        "  steps:\n"
-        "    - {step: counterfactual, languages: [en], template_fraction: 0.1}\n"
-        "train:\n"
-        "  base_model: packaged:minilm\n"
-        "  peft: {method: adapter, reduction_factor: 16}\n"
-        "  learning_rate: 1.0e-3\n"
-        "  max_steps: 12\n"
-        "  batch_size: 16\n"
-        "  head_learning_rate: 2.0e-3\n"
-        "evaluate:\n"
-        "  gates: {min_accuracy: 0.5}\n",
+        banking77_slice_spec(
+            shared_datasets, "b77-adapter-cda",
+            steps="    - {step: counterfactual, languages: [en], template_fraction: 0.1}\n",
+            train="  peft: {method: adapter, reduction_factor: 16}\n  learning_rate: 1.0e-3\n",
+        ),
         encoding="utf-8",
-    )
+    )  # fmt: skip
     workspace = tmp_path / "ws"
     assert main(["run", str(spec), "--workspace", str(workspace), "--until", "evaluate"]) == 0
     run_dir = next((workspace / "runs").iterdir())
