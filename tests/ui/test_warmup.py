@@ -32,3 +32,10 @@ def test_monitoring_pages_say_the_figures_are_partial_while_folding(console_ws: 
     with folded._lock:
         page = client.get("/monitoring")
     assert page.status_code == 200 and 'id="folding"' in page.text
+
+
+def test_warm_up_writes_no_registry_into_a_workspace_without_one(tmp_path: Path) -> None:
+    (tmp_path / "runs").mkdir()
+    app = create_app(UiConfig(workspace=tmp_path))
+    warm_up(app, fold_in_background=False)
+    assert not (tmp_path / "mlflow.db").exists() and "versions" not in app.state.cache

@@ -47,7 +47,10 @@ def warm_up(app: FastAPI, fold_in_background: bool = True) -> WarmUp:
         done.seconds[name] = time.perf_counter() - started
 
     timed("runs", lambda: runs.run_index(request).all())
-    timed("registry", lambda: registry.versions(request))
+    if (app.state.workspace.root / "mlflow.db").is_file():
+        timed("registry", lambda: registry.versions(request))
+    else:  # nothing registered yet: import MLflow only, and write no store into the workspace
+        timed("registry", _import_mlflow)
     timed("statistics", _import_statistics)
     folded = monitoring.rollup_without_refresh(request)
     if folded.store_exists():
@@ -59,6 +62,10 @@ def warm_up(app: FastAPI, fold_in_background: bool = True) -> WarmUp:
         else:
             timed("fold", folded.refresh)
     return done
+
+
+def _import_mlflow() -> None:
+    import mlflow  # noqa: F401
 
 
 def _import_statistics() -> None:
