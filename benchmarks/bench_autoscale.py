@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import itertools
 import json
 import socket
 import sys
@@ -93,6 +94,37 @@ async def load_step(args: argparse.Namespace, url: str, body: Any) -> dict[str, 
     }
 
 
+def plot_trace(result: dict[str, Any], path: Path) -> None:
+    """Replicas (running, starting) and the answer rate over time, the load step shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    trace = result["trace"]
+    times = [r["t_s"] for r in trace]
+    rates = [0.0] + [
+        (b["answered"] - a["answered"]) / max(b["t_s"] - a["t_s"], 1e-9)
+        for a, b in itertools.pairwise(trace)
+    ]
+    fig, replicas = plt.subplots(figsize=(8, 3.2))
+    replicas.axvspan(*result["load_window_s"], color="#f3e3c3", label="load step")
+    for state, colour in (("RUNNING", "#1f6f3f"), ("STARTING", "#d08000")):
+        replicas.step(times, [r.get(state, 0) for r in trace], where="post", color=colour,
+                      label=f"replicas {state.lower()}")  # fmt: skip
+    replicas.set_xlabel("seconds")
+    replicas.set_ylabel("replicas")
+    replicas.set_ylim(0, result["settings"]["max_replicas"] + 0.5)
+    answered = replicas.twinx()
+    answered.plot(times, rates, color="#2a5caa", linewidth=1, label="answers / s")
+    answered.set_ylabel("answers / s")
+    handles = replicas.get_legend_handles_labels()[0] + answered.get_legend_handles_labels()[0]
+    replicas.legend(handles=handles, loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def write_results(result: dict[str, Any], command: str) -> None:
     """The trace as a table in RESULTS.md, between this benchmark's markers."""
     results = Path(__file__).resolve().parent / "RESULTS.md"
@@ -153,6 +185,7 @@ def main() -> None:
                "settings": settings, "date": time.strftime("%Y-%m-%d %H:%M")}  # fmt: skip
     args.out.write_text(json.dumps(result, indent=2), encoding="utf-8")
     write_results(result, " ".join(sys.argv))
+    plot_trace(result, Path(__file__).resolve().parent / "autoscale.png")
     peak = max(r.get("RUNNING", 0) for r in result["trace"])
     print(f"requests: {result['requests']}; peak RUNNING replicas {peak}; "
           f"last {result['trace'][-1]}")  # fmt: skip
