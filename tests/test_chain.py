@@ -134,6 +134,8 @@ def test_editing_gates_re_evaluates_without_re_training(
     versions = list_versions(workspace)
     assert len(versions) == 1 and versions[0]["tags"]["llmline.run_id"] == first.run.run_id
     assert second.results["register"]["result"]["version"] == versions[0]["version"]
+    audit = (workspace.audit_log).read_text(encoding="utf-8")
+    assert audit.count('"alias_moved"') == 1  # the alias already sat on the reused version
 
 
 @pytest.mark.slow

@@ -114,9 +114,9 @@ def version_of_same_model(
     if not same:
         return None
     newest = max(same, key=lambda v: int(v.version))
-    return ModelVersion(
-        name, str(newest.version), list(newest.aliases or []), newest.source, dict(newest.tags)
-    )
+    # a search result may come without aliases: read the version itself for them
+    aliases = mlflow_client.get_model_version(name, newest.version).aliases or []
+    return ModelVersion(name, str(newest.version), list(aliases), newest.source, dict(newest.tags))
 
 
 def set_alias(workspace: Workspace, name: str, alias: str, version: str, **kw: Any) -> None:
