@@ -51,7 +51,9 @@ def test_causal_lm_adapter_is_identity_first_then_trains_saves_and_reloads(
         reloaded.merge_and_unload()
 
 
-def test_trainer_checkpoint_state_dict_holds_tied_weights_once(tiny_llama_dir: Path) -> None:
+def test_trainer_checkpoint_state_dict_holds_tied_weights_once(
+    tiny_llama_dir: Path, tmp_path: Path
+) -> None:
     from safetensors.torch import save_file
     from transformers import AutoModelForCausalLM
 
@@ -62,7 +64,10 @@ def test_trainer_checkpoint_state_dict_holds_tied_weights_once(tiny_llama_dir: P
     state = model.state_dict()
     pointers = [t.data_ptr() for t in state.values()]
     assert len(pointers) == len(set(pointers))
-    save_file({k: v.contiguous() for k, v in state.items()}, "/dev/null")
+    # a file of its own: safetensors replaces its target, and as root "/dev/null" was replaced
+    save_file(
+        {k: v.contiguous() for k, v in state.items()}, str(tmp_path / "checkpoint.safetensors")
+    )
 
 
 def test_ner_adapter_trains_its_head_and_reloads(tiny_bert_dir: Path, tmp_path: Path) -> None:
