@@ -185,5 +185,6 @@ def test_watch_models_keys_must_be_language_codes(watch_list: Path) -> None:
 
     from llmline.spec.watch import WatchSpec
 
-    with pytest.raises(ValidationError, match="language codes"):
-        WatchSpec.model_validate({"watch_list": watch_list, "models": {"Chinese": "x"}})
+    for field in ("models", "ner_models"):
+        with pytest.raises(ValidationError, match="language codes"):
+            WatchSpec.model_validate({"watch_list": watch_list, field: {"Chinese": "x"}})

@@ -50,7 +50,6 @@ def register(verbs: Any) -> None:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-
     import uvicorn
 
     from llmline.console import console

@@ -167,7 +167,7 @@ class WatchSpec(StrictModel):
             raise ValueError(f"{value!r} is not an http:// or https:// URL")
         return value
 
-    @field_validator("models")
+    @field_validator("models", "ner_models")
     @classmethod
     def _languages(cls, value: dict[str, str]) -> dict[str, str]:
         bad = sorted(k for k in value if not re.fullmatch(r"[a-z]{2,3}", k))

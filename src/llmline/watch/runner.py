@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from llmline.errors import SpecError
 from llmline.spec.watch import DirectorySourceSpec, HttpSourceSpec, WatchSpec
@@ -17,6 +18,8 @@ from llmline.watch.entities import EntityLinker, load_watch_list
 from llmline.watch.sentiment import LanguageJudges, TargetSentiment
 from llmline.watch.store import WatchStore, open_watch_store
 from llmline.watch.stream import WatchStream, scan_directory
+
+T = TypeVar("T")
 
 log = logging.getLogger("llmline.watch")
 
@@ -60,13 +63,11 @@ def build_stream(
     """The stream with the spec's watch list, models and store (models may be passed in)."""
     if sentiment is None:
         sentiment = load_judges(spec, workspace)
-    taggers = load_taggers(spec, workspace)
-    if tagger is None and spec.ner_model is not None:
-        tagger = taggers[spec.ner_model]
+    default_tagger, taggers = load_taggers(spec, workspace, default=tagger is None)
     linker = EntityLinker(
         load_watch_list(spec.watch_list),
-        tagger=tagger,
-        taggers={language: taggers[ref] for language, ref in spec.ner_models.items()},
+        tagger=tagger if tagger is not None else default_tagger,
+        taggers=taggers,
         link_unlisted=spec.link_unlisted,
     )
     stream = WatchStream(spec, watch_store(spec, workspace), linker, sentiment)
@@ -76,22 +77,23 @@ def build_stream(
     return stream
 
 
-def load_taggers(spec: WatchSpec, workspace: Any) -> dict[str, Any]:
-    """`watch.ner_model` and `watch.ner_models` by reference, each loaded once."""
-    references = [*spec.ner_models.values(), *([spec.ner_model] if spec.ner_model else [])]
-    if not references:
-        return {}
+def load_taggers(
+    spec: WatchSpec, workspace: Any, *, default: bool = True
+) -> tuple[Any, dict[str, Any]]:
+    """`watch.ner_model` (unless `default` is off: a tagger was passed in) and
+    `watch.ner_models`, as (default tagger or None, tagger by language)."""
     from llmline.models.backend import load_serving_predictor
     from llmline.models.resolve import resolve_model
 
-    return {
-        reference: load_serving_predictor(resolve_model(reference, workspace))
-        for reference in dict.fromkeys(references)
-    }
+    return _load_per_language(
+        spec.ner_model if default else None,
+        spec.ner_models,
+        lambda reference: load_serving_predictor(resolve_model(reference, workspace)),
+    )
 
 
 def load_judges(spec: WatchSpec, workspace: Any) -> LanguageJudges:
-    """`watch.model` and `watch.models`, each distinct reference loaded once."""
+    """`watch.model` and `watch.models`."""
     if spec.model is None and not spec.models:
         raise SpecError(
             "no sentiment model to judge posts with",
@@ -101,16 +103,28 @@ def load_judges(spec: WatchSpec, workspace: Any) -> LanguageJudges:
         )
     from llmline.watch.sentiment import load_sentiment
 
-    loaded: dict[str, TargetSentiment] = {}
-    for reference in [*spec.models.values(), *([spec.model] if spec.model else [])]:
-        if reference not in loaded:
-            loaded[reference] = load_sentiment(
-                reference, workspace, spec.label_map, batch_size=spec.model_batch_size
-            )
     return LanguageJudges(
-        loaded[spec.model] if spec.model else None,
-        {language: loaded[reference] for language, reference in spec.models.items()},
+        *_load_per_language(
+            spec.model,
+            spec.models,
+            lambda reference: load_sentiment(
+                reference, workspace, spec.label_map, batch_size=spec.model_batch_size
+            ),
+        )
     )
+
+
+def _load_per_language(
+    default: str | None, by_language: dict[str, str], load: Callable[[str], T]
+) -> tuple[T | None, dict[str, T]]:
+    """The default model and one per language, each distinct reference loaded once (the same
+    model named for two languages is one model in memory)."""
+    loaded: dict[str, T] = {}
+    for reference in [*by_language.values(), *([default] if default else [])]:
+        if reference not in loaded:
+            loaded[reference] = load(reference)
+    chosen = {language: loaded[reference] for language, reference in by_language.items()}
+    return (loaded[default] if default else None), chosen
 
 
 def run_live(
