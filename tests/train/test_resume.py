@@ -154,10 +154,9 @@ def _train_record(workspace: Path) -> tuple[Path, dict[str, object]]:
 
 
 def _evaluations(run_dir: Path) -> list[tuple[int, float]]:
-    """(step, validation loss) of every evaluation, from the last checkpoint's trainer state."""
-    last = max(run_dir.glob("checkpoints/checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    history = json.loads((last / "trainer_state.json").read_text())["log_history"]
-    return [(e["step"], e["eval_loss"]) for e in history if "eval_loss" in e]
+    """(step, validation loss) of every evaluation, from the run's loss curve."""
+    curve = json.loads((run_dir / "train" / "loss_curve.json").read_text())
+    return [(p["step"], p["loss"]) for p in curve["validation"]]
 
 
 @pytest.mark.slow

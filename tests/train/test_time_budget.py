@@ -23,6 +23,6 @@ def test_budget_stop_evaluates_the_last_step_once(
     spec_path.write_text(text, encoding="utf-8")
     ctx = run_chain(load_spec(spec_path), Workspace.resolve(tmp_path / "ws"), until="train")
     assert ctx.results["train"]["result"]["steps"] == 1  # stopped after the first step
-    checkpoint = ctx.run.dir / "checkpoints" / "checkpoint-1" / "trainer_state.json"
-    history = json.loads(checkpoint.read_text(encoding="utf-8"))["log_history"]
-    assert [e["step"] for e in history if "eval_loss" in e] == [1]
+    curve = json.loads((ctx.run.dir / "train" / "loss_curve.json").read_text(encoding="utf-8"))
+    assert [p["step"] for p in curve["validation"]] == [1]
+    assert not (ctx.run.dir / "checkpoints").exists()  # the finished stage's scratch is gone
