@@ -65,9 +65,10 @@ class Stage:
     """order sorts stages; config (with the inputs' hashes) is the cache key. scratch names a
     folder of the run dir with resumable partial work (training checkpoints), kept for a re-run
     of the same key, cleared for any other, and removed once the stage finishes: its outputs
-    are saved and its marker makes a re-run reuse them, so nothing could resume from it. shares names the folders of the run dir that
-    hold everything the stage writes: such a stage may be reused from another run (its folders
-    hard-linked) and starts from empty folders when it runs."""
+    are saved and its marker makes a re-run reuse them, so nothing could resume from it.
+    shares names the folders of the run dir that hold everything the stage writes: such a stage
+    may be reused from another run (its folders hard-linked) and starts from empty folders when
+    it runs."""
 
     name: str
     order: int

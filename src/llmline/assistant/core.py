@@ -42,6 +42,7 @@ class Reply:
     intent: dict[str, Any] | None = None
     confidence: float | None = None
     confidence_source: str | None = None  # intent | rerank | dense
+    similarity: float | None = None  # the cosine, when assistant.min_similarity is set
     citations: list[dict[str, Any]] = field(default_factory=list)
     handoff: bool = False
     reason: str | None = None
@@ -209,10 +210,16 @@ class Assistant:
         reply.citations = answers.citations(plan.hits)
         if not hits:
             return "no passage matches the message"
-        confidence, source = self._confidence(query, hits[0])
+        confidence, source = self.confidence(query, hits[0])
         reply.confidence, reply.confidence_source = round(confidence, 6), source
         if confidence < self.spec.min_confidence:
             return f"{source} confidence {confidence:.3f} is below {self.spec.min_confidence}"
+        floor = self.spec.min_similarity
+        if floor is not None:
+            similarity = self.similarity(query, hits[0]) if source != "dense" else confidence
+            reply.similarity = round(similarity, 6)
+            if similarity < floor:
+                return f"dense similarity {similarity:.3f} is below {floor} (off-topic?)"
         if generate:
             messages = answers.generation_messages(plan.message, plan.hits)
             plan.prompt = self.generator().chat_prompt(messages)
@@ -223,7 +230,7 @@ class Assistant:
         reply.citations = reply.citations[:1]  # the answer is that one passage
         return None
 
-    def _confidence(self, message: str, hit: Hit) -> tuple[float, str]:
+    def confidence(self, message: str, hit: Hit) -> tuple[float, str]:
         """How sure the best passage answers: against an FAQ row's question (is it the same
         question?), else against the passage (does it answer?)."""
         kb = self.kb
@@ -235,9 +242,16 @@ class Assistant:
             source = "rerank" if self._relevance or (reranks and kb.spec.reranker) else "dense"
         if source == "rerank":
             return self._relevance_fn()(message, text), "rerank"
+        return self.similarity(message, hit), "dense"
+
+    def similarity(self, message: str, hit: Hit) -> float:
+        """The encoder's cosine between the message and the hit's FAQ question (or passage)."""
+        kb = self.kb
+        assert kb is not None
+        text = answers.faq_question(hit, redact=kb.spec.redact) or hit.chunk.text
         query = kb.encoder.encode_queries([message])[0]
         passage = kb.encoder.encode_passages([text])[0]
-        return float(query @ passage), "dense"
+        return float(query @ passage)
 
     def _relevance_fn(self) -> Relevance:
         if self._relevance is None:

@@ -117,6 +117,17 @@ class AssistantSpec(StrictModel):
         description="Hand off when the KB answer's confidence is below this (its scale: see "
         "confidence; cosines of e5-style encoders sit high, set it from `llmline kb ask`).",
     )
+    min_similarity: float | None = Field(
+        None,
+        ge=-1,
+        le=1,
+        description="Also hand off when the cosine between the message and the best FAQ "
+        "question (or passage) is below this, whatever the reranker says: a cross-encoder "
+        "trained on one domain's pairs rates an off-topic message of the same shape as the "
+        "same question (怎么学好英语 ~ 如何升额: 0.97), while the encoder still sees that it is "
+        "far from everything in the KB. null: no floor. Measure it with "
+        "benchmarks/bench_faq_handoff.py.",
+    )
     max_passages: int = Field(3, ge=1, le=20, description="Passages cited (and given to the LM).")
     generate: GenerateSpec = Field(
         default_factory=GenerateSpec, description="Model for answers written from passages."
