@@ -93,7 +93,6 @@ def score(assistant: object, kb: object, messages: list[str], *, skip_self: bool
         best = others[0]
         rerank, _ = assistant.confidence(query, best)  # type: ignore[attr-defined]
         question = answers.faq_question(best, redact=False) or best.chunk.text
-        vectors = kb.encoder.encode_queries([query]), kb.encoder.encode_passages([question])  # type: ignore[attr-defined]
         rows.append(
             {
                 "message": message,
@@ -101,7 +100,7 @@ def score(assistant: object, kb: object, messages: list[str], *, skip_self: bool
                 "right": own is not None
                 and answers.faq_answer(best, redact=False) == answers.faq_answer(own, redact=False),
                 "rerank": rerank,
-                "dense": float(vectors[0][0] @ vectors[1][0]),
+                "dense": assistant.similarity(query, best),  # type: ignore[attr-defined]
             }
         )
     return rows

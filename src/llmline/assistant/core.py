@@ -235,23 +235,27 @@ class Assistant:
         question?), else against the passage (does it answer?)."""
         kb = self.kb
         assert kb is not None
-        text = answers.faq_question(hit, redact=kb.spec.redact) or hit.chunk.text
         source = self.spec.confidence
         if source == "auto":  # the reranker's word when the search reranks, else the cosine
             reranks = (self.spec.retriever or kb.spec.retriever) == "hybrid+rerank"
             source = "rerank" if self._relevance or (reranks and kb.spec.reranker) else "dense"
         if source == "rerank":
-            return self._relevance_fn()(message, text), "rerank"
+            return self._relevance_fn()(message, self._compared_text(hit)), "rerank"
         return self.similarity(message, hit), "dense"
 
     def similarity(self, message: str, hit: Hit) -> float:
         """The encoder's cosine between the message and the hit's FAQ question (or passage)."""
         kb = self.kb
         assert kb is not None
-        text = answers.faq_question(hit, redact=kb.spec.redact) or hit.chunk.text
         query = kb.encoder.encode_queries([message])[0]
-        passage = kb.encoder.encode_passages([text])[0]
+        passage = kb.encoder.encode_passages([self._compared_text(hit)])[0]
         return float(query @ passage)
+
+    def _compared_text(self, hit: Hit) -> str:
+        """What a message is compared with: an FAQ row's question, else the passage."""
+        kb = self.kb
+        assert kb is not None
+        return answers.faq_question(hit, redact=kb.spec.redact) or hit.chunk.text
 
     def _relevance_fn(self) -> Relevance:
         if self._relevance is None:
