@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The customer-service assistant check of issue 13, scripted (like zh_fresh_clone_check.sh):
-#   1. build the medical KB of recipes/medical-qa-zh.yaml (the tuned medical-embedding-zh and
-#      medical-rerank-zh when the workspace has them registered, else packaged:e5-small, no rerank);
+#   1. build the medical KB of recipes/medical-qa-zh.yaml (the tuned medical-embedding-zh, and
+#      medical-rerank-zh as the confidence judge, when registered; else packaged:e5-small);
 #   2. an unreadable PDF beside a good page is reported and skipped, the page indexed;
 #   3. five held-out patient questions asked from the command line: answers with citations;
 #   4. an off-topic question is handed off and its ticket listed (`llmline kb tickets`);
@@ -44,7 +44,7 @@ EOF
 then
   VARS=()
   printf 'assistant: {kb: medical-qa-zh, unsafe: flag, confidence: rerank, min_confidence: 0.5}\n' > "$TMP/assistant.yaml"
-  echo "models: tuned medical-embedding-zh + medical-rerank-zh (registered)"
+  echo "models: tuned medical-embedding-zh, medical-rerank-zh judging confidence (registered)"
 else
   VARS=(--var encoder=packaged:e5-small --var retriever=hybrid --var confidence=dense
         --var min_confidence=0.83)
