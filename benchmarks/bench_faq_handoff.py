@@ -150,6 +150,12 @@ def main() -> int:
     parser.add_argument("--bank", type=int, default=200)
     parser.add_argument("--off-topic", type=int, default=200)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/faq_handoff.json")
+    parser.add_argument(
+        "--rows",
+        type=Path,
+        help="also write every message, its match and both confidences here (dataset text: keep "
+        "it out of the repository; the --out report holds only the aggregates)",
+    )
     args = parser.parse_args()
 
     from llmline.assistant.cli import load_assistant_spec
@@ -188,14 +194,11 @@ def main() -> int:
             for source in ("rerank", "dense")
         },
         "rerank_with_dense_floor": floors(bank, off, spec.min_confidence),
-        "rows": {"bank": bank, "off_topic": off},
-        "off_topic_answered_at_recipe_threshold": [
-            {k: r[k] for k in ("message", "matched", "rerank", "dense")}
-            for r in off
-            if r["rerank"] >= spec.min_confidence
-        ][:15],
     }
     args.out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    if args.rows:
+        rows = {"bank": bank, "off_topic": off}
+        args.rows.write_text(json.dumps(rows, ensure_ascii=False, indent=2), encoding="utf-8")
     print(render(report))
     return 0
 
