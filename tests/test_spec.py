@@ -120,3 +120,17 @@ def _stand_ins_for_make_targets(text: str, tmp_path: Path) -> dict[str, str]:
             (folder / file).write_text(stand_in, encoding="utf-8")
         overrides[name] = str(folder)
     return overrides
+
+
+@pytest.mark.parametrize("variant", ["chnsenticorp-governed", "chnsenticorp-cda"])
+def test_chnsenticorp_variants_train_the_recipes_model(variant: str) -> None:
+    """The governed and counterfactual variants differ in what surrounds training, not in the
+    model: their train blocks stay the plain recipe's, key for key."""
+    import yaml
+
+    folder = RECIPES[0].parent
+
+    def train_block(name: str) -> object:
+        return yaml.safe_load((folder / f"{name}.yaml").read_text(encoding="utf-8"))["train"]
+
+    assert train_block(variant) == train_block("chnsenticorp")

@@ -103,3 +103,92 @@ def test_one_optimizer_rule_no_decay_on_biases_norms_and_head() -> None:
         assert (groups[name]["lr"], groups[name]["weight_decay"]) == (1e-2, 0.0), name
     model.body.weight.requires_grad_(False)  # frozen parameters are left out
     assert sum(len(g["params"]) for g in build_optimizer(model, cfg, ("head",)).param_groups) == 5
+
+
+@pytest.mark.parametrize(
+    ("precision", "cuda", "native", "used"),
+    [
+        ("auto", False, True, "fp32"),  # auto never changes CPU numerics
+        ("bf16", False, True, "bf16"),
+        ("bf16", False, False, "fp32"),  # emulated bf16 is slower than fp32: fall back
+        ("fp16", False, True, "fp32"),  # fp16 needs a GPU
+        ("fp32", False, True, "fp32"),
+        ("auto", True, True, "bf16"),  # Ampere or newer
+        ("auto", True, False, "fp16"),  # T4, V100
+        ("bf16", True, False, "fp16"),
+        ("fp16", True, True, "fp16"),
+        ("fp32", True, True, "fp32"),
+    ],
+)
+def test_precision_is_what_the_hardware_does_natively(
+    monkeypatch: pytest.MonkeyPatch, precision: str, cuda: bool, native: bool, used: str
+) -> None:
+    import torch
+
+    from llmline.train import fit
+
+    monkeypatch.setattr(fit, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: native)
+    assert fit.mixed_precision(TrainSpec(precision=precision), cuda=cuda) == used  # type: ignore[arg-type]
+
+
+def test_training_arguments_carry_the_precision(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmline.train import fit
+
+    monkeypatch.setattr(fit, "cpu_has_native_bf16", lambda: True)
+    common: dict[str, Any] = {"seed": 0, "metric": "loss", "greater_is_better": False, "steps": 5}
+    bf16 = training_arguments(TrainSpec(precision="bf16"), Path("/tmp/x"), **common)
+    assert (bf16.bf16, bf16.fp16, bf16.use_cpu) == (True, False, True)
+    fp32 = training_arguments(TrainSpec(), Path("/tmp/x"), **common)
+    assert (fp32.bf16, fp32.fp16) == (False, False)
+
+
+def test_cpu_bf16_training_uses_eager_attention_and_restores_the_models_choice() -> None:
+    """A task's head module wrapping an HF encoder: eager inside, sdpa again after, also when
+    training fails; fp32 or GPU training leaves the model alone."""
+    from types import SimpleNamespace
+
+    from torch import nn
+    from transformers import BertConfig, BertModel
+
+    from llmline.train.fit import cpu_bf16_attention
+
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, attn_implementation="sdpa")  # fmt: skip
+    wrapper = nn.Module()
+    wrapper.encoder = BertModel(config)
+    wrapper.head = nn.Linear(16, 2)
+    encoder = wrapper.encoder
+    with cpu_bf16_attention(wrapper, SimpleNamespace(bf16=True, use_cpu=True)):
+        assert encoder.config._attn_implementation == "eager"
+    assert encoder.config._attn_implementation == "sdpa"
+    with (
+        pytest.raises(RuntimeError),
+        cpu_bf16_attention(wrapper, SimpleNamespace(bf16=True, use_cpu=True)),
+    ):
+        raise RuntimeError("training failed")
+    assert encoder.config._attn_implementation == "sdpa"
+    for args in (
+        SimpleNamespace(bf16=False, use_cpu=True),
+        SimpleNamespace(bf16=True, use_cpu=False),
+    ):
+        with cpu_bf16_attention(wrapper, args):
+            assert encoder.config._attn_implementation == "sdpa"
+
+
+def test_evaluation_lines_lead_with_the_metric_that_picks_the_best_checkpoint(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from types import SimpleNamespace
+
+    from llmline.train.progress import RichProgressCallback
+
+    metrics = {"eval_loss": 0.3, "eval_entity_f1": 0.44, "eval_accuracy": 0.91}
+    progress = RichProgressCallback()
+    for best, shown in [("entity_f1", "entity_f1 0.44"), ("eval_entity_f1", "entity_f1 0.44"),
+                        (None, "accuracy 0.91")]:  # fmt: skip
+        args = SimpleNamespace(metric_for_best_model=best)
+        progress.on_evaluate(args, SimpleNamespace(global_step=7), None, metrics=metrics)
+        assert f"step 7: validation {shown}," in capsys.readouterr().err
+    progress.on_evaluate(args, SimpleNamespace(global_step=8), None, metrics={"eval_x": 1.0})
+    assert "step 8: validation {'eval_x': 1.0}" in capsys.readouterr().err

@@ -46,10 +46,26 @@ class NerPredictor:
         return self.meta.labels
 
     def tag_words(self, sentences: Sequence[list[str]]) -> list[list[str]]:
-        """One tag per word; words past max_length (truncated) get O."""
+        """One tag per word; a sentence longer than max_length is tagged window by window."""
         return [[self.labels[i] for i, _ in row] for row in self._word_scores(sentences)]
 
     def _word_scores(self, sentences: Sequence[list[str]]) -> list[list[tuple[int, float]]]:
+        """(label id, probability) of every word: sentences longer than the model's input are
+        cut into windows at sentence ends (`models.windows`) and their scores joined again."""
+        from llmline.models.windows import sentence_windows
+
+        windows = sentence_windows(
+            sentences,
+            self.tokenizer,
+            self.meta.max_length,
+            one_token_per_word=self.meta.extra.get("token_unit") == "char",
+        )
+        pieces = [list(s[a:b]) for s, bounds in zip(sentences, windows, strict=True)
+                  for a, b in bounds]  # fmt: skip
+        scored = iter(self._window_scores(pieces))
+        return [[score for _ in bounds for score in next(scored)] for bounds in windows]
+
+    def _window_scores(self, sentences: Sequence[list[str]]) -> list[list[tuple[int, float]]]:
         import torch
 
         order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))

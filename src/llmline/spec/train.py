@@ -214,6 +214,13 @@ class TrainSpec(StrictModel):
         None, gt=0, description="Fit the probe on at most this many training rows."
     )
     threads: int | None = Field(None, gt=0, description="CPU threads; null uses all cores.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto",
+        description="Arithmetic of the forward and backward passes (the weights and the "
+        "optimizer stay fp32). auto: bf16 on Ampere or newer GPUs, fp16 with loss scaling on "
+        "older ones, fp32 on CPU. bf16 on CPU needs AMX or AVX512-BF16 (Sapphire Rapids and "
+        "newer; measured 2-3x faster per step there); fp16 needs a GPU.",
+    )
     peft: PeftSpec | None = Field(None, description="Train an adapter instead of the full body.")
     freeze: FreezeSpec = Field(default_factory=FreezeSpec)
     early_stopping_patience: int | None = Field(

@@ -157,10 +157,15 @@ def build(
         "label_all_tokens": options.label_all_tokens,
         "one_token_per_word": unit == "char",
     }
+
+    def cut(sentences: list[Sentence], split: str) -> list[Sentence]:
+        return cut_long_sentences(sentences, tokenizer, max_length=cfg.max_length,
+                                  one_token_per_word=unit == "char", split=split)  # fmt: skip
+
+    train_sentences = cut(train_sentences, "train")
+    validation_sentences = cut(read_sentences_snapshot(data.validation), "validation")
     train = encode_sentences(train_sentences, tokenizer, tags, **encode)
-    validation = encode_sentences(
-        read_sentences_snapshot(data.validation), tokenizer, tags, **encode
-    )
+    validation = encode_sentences(validation_sentences, tokenizer, tags, **encode)
     weights = class_weights(cfg, tags, [i for f in train for i in f["labels"]])
     prompt_tuning = cfg.peft is not None and cfg.peft.method == "prompt"
     loss = token_loss(
@@ -172,6 +177,32 @@ def build(
         compute_metrics=_metrics_fn(tags), compute_loss=loss, sampling="group_by_length",
         state={"base_dir": base_dir, "tags": tags, "word_unit": unit},
     )  # fmt: skip
+
+
+def cut_long_sentences(
+    sentences: list[Sentence], tokenizer: Any, *, max_length: int, one_token_per_word: bool,
+    split: str,
+) -> list[Sentence]:  # fmt: skip
+    """Sentences longer than max_length tokens as windows that fit (`models.windows`), so no
+    word is truncated away; a window starting inside an entity starts it with B-."""
+    from llmline.models.windows import sentence_windows
+
+    windows = sentence_windows([s.tokens for s in sentences], tokenizer, max_length,
+                               one_token_per_word=one_token_per_word)  # fmt: skip
+    out: list[Sentence] = []
+    for sentence, bounds in zip(sentences, windows, strict=True):
+        for start, end in bounds:
+            tags = sentence.tags[start:end]
+            if tags and tags[0].startswith("I-"):
+                tags = ["B-" + tags[0][2:], *tags[1:]]
+            out.append(Sentence(sentence.tokens[start:end], tags))
+    if len(out) > len(sentences):
+        long = sum(len(b) > 1 for b in windows)
+        console.print(
+            f"{split}: {long} sentences longer than max_length {max_length} cut into windows at "
+            f"sentence ends ({len(sentences)} sentences -> {len(out)} windows)"
+        )
+    return out
 
 
 def word_unit(sentences: list[Sentence]) -> str:

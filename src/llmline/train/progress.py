@@ -42,10 +42,12 @@ class RichProgressCallback(TrainerCallback):
     ) -> None:
         if metrics:
             shown = {k: round(v, 4) for k, v in metrics.items() if k.startswith("eval_")}
-            key = "eval_accuracy" if "eval_accuracy" in shown else "eval_loss"  # loss-only heads
-            console.print(
-                f"  step {state.global_step}: validation {key[5:]} {shown.get(key)}, {shown}"
-            )
+            # the metric that picks the best checkpoint (NER: entity_f1), else accuracy or loss
+            best = args.metric_for_best_model or ""
+            best = best if best.startswith("eval_") else f"eval_{best}"
+            key = next((k for k in (best, "eval_accuracy", "eval_loss") if k in shown), None)
+            headline = f"validation {key[5:]} {shown[key]}, " if key else "validation "
+            console.print(f"  step {state.global_step}: {headline}{shown}")
 
 
 def use_rich_progress(trainer: Any) -> None:
