@@ -219,7 +219,7 @@ class TrainSpec(StrictModel):
         description="Arithmetic of the forward and backward passes (the weights and the "
         "optimizer stay fp32). auto: bf16 on Ampere or newer GPUs, fp16 with loss scaling on "
         "older ones, fp32 on CPU. bf16 on CPU needs AMX or AVX512-BF16 (Sapphire Rapids and "
-        "newer; measured 2-3x faster per step there); fp16 needs a GPU.",
+        "newer; measured about 2x faster a step there); fp16 needs a GPU.",
     )
     peft: PeftSpec | None = Field(None, description="Train an adapter instead of the full body.")
     freeze: FreezeSpec = Field(default_factory=FreezeSpec)
