@@ -89,6 +89,8 @@ def sentence_windows(
         costs = [[1] * len(sentences[i]) for i in long_rows]
     else:
         costs = piece_costs(tokenizer, [sentences[i] for i in long_rows])
+        # a window's first word may take a SentencePiece "▁" that it had not mid-sentence
+        budget = max(1, budget - 1)
     for index, row_costs in zip(long_rows, costs, strict=True):
         out[index] = window_bounds(sentences[index], row_costs, budget)
     return out
