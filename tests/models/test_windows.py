@@ -38,6 +38,15 @@ def test_a_break_at_the_windows_first_word_is_not_taken_and_costs_are_tokens() -
     assert window_bounds(["x", "long", "y"], [1, 9, 1], 4) == [(0, 1), (1, 2), (2, 3)]
 
 
+def test_english_breaks_at_a_lone_full_stop_not_at_abbreviations_or_numbers() -> None:
+    words = ["Dr.", "Smith", "saw", "3.", "patients", ".", "Then", "Mrs.", "Lee", ",", "aged",
+             "4.", ",", "came"]  # fmt: skip
+    # the window [0, 10) holds "Dr.", "3." and "Mrs." late; only the lone "." (index 5) ends it
+    assert window_bounds(words, [1] * len(words), 10)[0] == (0, 6)
+    # no lone full stop inside: the last "," (index 9) is the clause end
+    assert window_bounds(words[6:], [1] * 8, 6)[0] == (0, 4)
+
+
 def test_piece_costs_count_word_pieces(tiny_bert_dir: Path) -> None:
     from transformers import AutoTokenizer
 

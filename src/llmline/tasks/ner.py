@@ -152,15 +152,16 @@ def build(
     )
     train_sentences = read_sentences_snapshot(data.train)
     unit = word_unit(train_sentences)
+    one_token_per_word = unit == "char"
     encode: dict[str, Any] = {
         "max_length": cfg.max_length,
         "label_all_tokens": options.label_all_tokens,
-        "one_token_per_word": unit == "char",
+        "one_token_per_word": one_token_per_word,
     }
 
     def cut(sentences: list[Sentence], split: str) -> list[Sentence]:
         return cut_long_sentences(sentences, tokenizer, max_length=cfg.max_length,
-                                  one_token_per_word=unit == "char", split=split)  # fmt: skip
+                                  one_token_per_word=one_token_per_word, split=split)  # fmt: skip
 
     train_sentences = cut(train_sentences, "train")
     validation_sentences = cut(read_sentences_snapshot(data.validation), "validation")
